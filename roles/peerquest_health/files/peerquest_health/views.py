@@ -1,0 +1,131 @@
+"""/health/quick/ for load balancers, /health/ for people and monitors."""
+
+import hmac
+import json
+import os
+import shutil
+import tempfile
+from datetime import datetime, timezone
+
+from django.apps import apps
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from . import config as health_config
+
+
+def _database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _token_ok(request, token):
+    if not token:
+        return True
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    given = header[7:] if header.startswith("Bearer ") else request.META.get("HTTP_X_HEALTH_TOKEN", "")
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+def _integrity(conf):
+    """Last result the scheduled audit recorded; never runs the audit itself."""
+    try:
+        with open(conf["integrity_state_file"], encoding="utf-8") as handle:
+            state = json.load(handle)
+        checked = datetime.fromisoformat(state["checked_at"])
+    except FileNotFoundError:
+        return ("NO_DATA", "unhealthy" if conf["integrity_required"] else None)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return (f"ERROR: unreadable result: {exc}", "degraded")
+    if checked.tzinfo is None:
+        checked = checked.replace(tzinfo=timezone.utc)
+    age = (datetime.now(timezone.utc) - checked).total_seconds()
+    detail = {"checked_at": state["checked_at"], "total_issues": state.get("total_issues")}
+    if state.get("status") != "ok":
+        return (dict(detail, result="ISSUES_DETECTED" if state.get("status") == "issues" else "ERROR"), "degraded")
+    if age > conf["integrity_max_age_seconds"]:
+        return (dict(detail, result="STALE"), "degraded")
+    return (dict(detail, result="OK"), None)
+
+
+def _log_dir(path):
+    # A real write as the app's own account: os.access() ignores ACLs and
+    # read-only mounts.
+    with tempfile.TemporaryFile(dir=path):
+        pass
+
+
+def _worse(current, new):
+    order = ["healthy", "degraded", "unhealthy"]
+    return new if new and order.index(new) > order.index(current) else current
+
+
+@never_cache
+@require_GET
+def health_check(request):
+    """Comprehensive health check: 200 when healthy, 503 otherwise."""
+    conf = health_config.load()
+    if not _token_ok(request, conf["token"]):
+        return JsonResponse({"status": "unauthorized"}, status=401)
+    status = "healthy"
+    checks = {}
+
+    try:
+        _database()
+        checks["database"] = "OK"
+    except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
+        checks["database"] = f"ERROR: {exc}"
+        status = "unhealthy"
+
+    checks["data_integrity"], effect = _integrity(conf)
+    status = _worse(status, effect)
+
+    if checks["database"] == "OK":
+        try:
+            checks["models"] = {
+                name: apps.get_model(label).objects.count() for name, label in conf["models"].items()
+            }
+        except Exception as exc:  # noqa: BLE001
+            checks["models"] = f"ERROR: {exc}"
+            status = "unhealthy"
+
+    try:
+        _log_dir(conf["log_dir"])
+        checks["log_dir"] = "OK"
+    except OSError as exc:
+        checks["log_dir"] = f"ERROR: {exc}"
+        status = _worse(status, "degraded")
+
+    try:
+        free_mb = shutil.disk_usage(conf["log_dir"]).free // (1024 * 1024)
+        checks["disk"] = {"free_mb": free_mb, "min_free_mb": conf["min_free_disk_mb"]}
+        if free_mb < conf["min_free_disk_mb"]:
+            checks["disk"]["result"] = "LOW"
+            status = _worse(status, "degraded")
+        else:
+            checks["disk"]["result"] = "OK"
+    except OSError as exc:
+        checks["disk"] = f"ERROR: {exc}"
+        status = _worse(status, "degraded")
+
+    body = {
+        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "status": status,
+        "host": os.uname().nodename,
+        "checks": checks,
+    }
+    return JsonResponse(body, status=200 if status == "healthy" else 503)
+
+
+@never_cache
+@require_GET
+def quick_health(request):
+    """Database only, for load balancers."""
+    try:
+        _database()
+    except Exception:  # noqa: BLE001
+        return JsonResponse({"status": "ERROR"}, status=503)
+    return JsonResponse({"status": "OK"})

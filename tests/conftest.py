@@ -1,0 +1,40 @@
+"""Shared helpers for the fast tests (no containers)."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLES = ROOT / "roles"
+VENV_BIN = Path(sys.executable).parent
+
+
+def load_module(path, name=None):
+    """Import a file that is not on sys.path (filter plugins, deployed scripts)."""
+    path = Path(path)
+    name = name or path.stem.replace("-", "_")
+    loader = importlib.machinery.SourceFileLoader(name, str(path))
+    spec = importlib.util.spec_from_loader(name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def ansible_env():
+    """Environment for running the project's ansible-playbook from tests."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(ROOT / ".cache" / "collections")
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env["ANSIBLE_DEPRECATION_WARNINGS"] = "0"
+    return env
+
+
+def run(cmd, **kwargs):
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)

@@ -1,0 +1,115 @@
+"""A wrong inventory value stops phase 1 before any host changes.
+
+Runs the real playbooks/phase1.yml in check mode against this machine: the
+preflight play must fail, naming the variable, and the deploying play must
+never start.
+"""
+
+import json
+
+import pytest
+from conftest import ROOT, VENV_BIN, run
+
+# Valid values for a run against this machine (the app account is root here).
+BASE = {
+    "peerquest_app_user": "root",
+    "peerquest_app_group": "root",
+    "peerquest_app_python": str(VENV_BIN / "python"),
+    "peerquest_alerting_smtp_host": "smtp.peerquest.example.com",
+    "peerquest_alerting_smtp_user": "alerts@peerquest.example.com",
+    "peerquest_alerting_smtp_password": "a-password-that-must-not-leak",
+    "peerquest_alerting_email_recipients": {"CRITICAL": ["oncall@peerquest.example.com"]},
+}
+RETENTION = {"DEBUG": 7, "INFO": 30, "WARNING": 90, "ERROR": 365, "CRITICAL": "forever"}
+
+CASES = {
+    "unknown log level": (
+        {"peerquest_logging_handlers_overrides": {"file": {"level": "VERBOSE"}}},
+        "peerquest_logging_handlers.file.level: unknown log level 'VERBOSE'",
+    ),
+    "unknown logger level": (
+        {"peerquest_logging_loggers_overrides": {"quests": {"level": "LOUD"}}},
+        "peerquest_logging_loggers.quests.level: unknown log level 'LOUD'",
+    ),
+    "logger with unknown handler": (
+        {"peerquest_logging_loggers_overrides": {"quests": {"handlers": ["nope"]}}},
+        "peerquest_logging_loggers.quests.handlers: no handler named 'nope'",
+    ),
+    "negative retention": (
+        {"peerquest_logrotate_retention_days": dict(RETENTION, INFO=-5)},
+        "peerquest_logrotate_retention_days.INFO: retention must be at least 1 day, got -5",
+    ),
+    "non-integer retention": (
+        {"peerquest_logrotate_retention_days": dict(RETENTION, ERROR="a year")},
+        "peerquest_logrotate_retention_days.ERROR: retention must be a whole number of days or 'forever'",
+    ),
+    "missing SMTP password": (
+        {"peerquest_alerting_smtp_password": ""},
+        "peerquest_alerting_smtp_password is empty but peerquest_alerting_smtp_user is set and email is on",
+    ),
+    "invalid recipient address": (
+        {"peerquest_alerting_email_recipients": {"CRITICAL": ["oncall-at-peerquest"]}},
+        "peerquest_alerting_email_recipients.CRITICAL: not an email address: 'oncall-at-peerquest'",
+    ),
+    "invalid sender address": (
+        {"peerquest_alerting_email_from": "monitoring@"},
+        "peerquest_alerting_email_from: not an email address: 'monitoring@'",
+    ),
+    "STARTTLS without a host": (
+        {"peerquest_alerting_smtp_host": "", "peerquest_alerting_smtp_starttls": True},
+        "peerquest_alerting_smtp_host is empty but peerquest_alerting_email_enabled is true and "
+        "peerquest_alerting_smtp_starttls asks for STARTTLS",
+    ),
+    "wrong type": (
+        {"peerquest_health_min_free_disk_mb": "plenty"},
+        "peerquest_health_min_free_disk_mb",
+    ),
+    "not a choice": (
+        {"peerquest_logrotate_frequency": "yearly"},
+        "peerquest_logrotate_frequency",
+    ),
+    "world-readable log directory": (
+        {"peerquest_logdir_dir_mode": "2755"},
+        "peerquest_logdir_dir_mode must be an octal mode giving others nothing",
+    ),
+    "group-writable log files": (
+        {"peerquest_logdir_file_mode": "0660"},
+        "peerquest_logdir_file_mode must let the app read and write, the reader group at most read",
+    ),
+    "missing app account": (
+        {"peerquest_app_user": "no-such-account-here"},
+        "peerquest_app_user: account 'no-such-account-here' does not exist",
+    ),
+}
+
+
+def run_phase1(tmp_path, ansible_env, overrides, *options):
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(f"[peerquest_app]\nlocalhost ansible_connection=local ansible_python_interpreter={VENV_BIN}/python\n")
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps(dict(BASE, **overrides)))
+    return run(
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "-e", f"@{extra}", "--check", *options,
+         str(ROOT / "playbooks" / "phase1.yml")],
+        cwd=ROOT, env=ansible_env,
+    )
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_value_stops_before_any_change(case, tmp_path, ansible_env):
+    overrides, expected = CASES[case]
+    result = run_phase1(tmp_path, ansible_env, overrides)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert expected in output, output
+    assert "PLAY [Phase 1 - basic monitoring]" not in output, "the deploying play started"
+    assert "a-password-that-must-not-leak" not in output
+
+
+def test_valid_values_pass_preflight(tmp_path, ansible_env):
+    # --tags preflight: the deploying play needs a real app host, not this machine.
+    result = run_phase1(tmp_path, ansible_env, {}, "--tags", "preflight")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "PLAY [Phase 1 - basic monitoring]" in output, output
+    assert "a-password-that-must-not-leak" not in output
