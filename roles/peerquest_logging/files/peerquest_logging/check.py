@@ -61,7 +61,12 @@ def main(argv):
     try:
         check(argv[1], argv[2])
     except Exception as exc:  # noqa: BLE001 - any failure means the module must not land
-        print(f"invalid LOGGING settings in {argv[1]}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        # dictConfig wraps the real reason ("Unknown level: ...") in its own error.
+        reasons = []
+        while exc is not None:
+            reasons.append(f"{type(exc).__name__}: {exc}")
+            exc = exc.__cause__
+        print(f"invalid LOGGING settings in {argv[1]}: {' <- '.join(reasons)}", file=sys.stderr)
         return 1
     print(f"LOGGING settings in {argv[1]} load with dictConfig")
     return 0
