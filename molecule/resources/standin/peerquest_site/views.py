@@ -1,0 +1,50 @@
+"""Test-support views that make the running gunicorn workers emit log records."""
+
+import logging
+
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+LEVELS = {
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "CRITICAL": logging.CRITICAL,
+}
+MAX_COUNT = 100000
+
+
+@require_GET
+def ping(request):
+    return HttpResponse("pong", content_type="text/plain")
+
+
+@csrf_exempt
+@require_POST
+def emit_log(request):
+    """Log `message` `count` times to logger `logger` at `level`; `{i}` becomes the index."""
+    logger_name = request.POST.get("logger", "")
+    level = LEVELS.get(request.POST.get("level", "INFO").upper())
+    message = request.POST.get("message", "")
+    try:
+        count = int(request.POST.get("count", "1"))
+    except ValueError:
+        count = -1
+    if not logger_name or level is None or not 1 <= count <= MAX_COUNT:
+        return HttpResponseBadRequest(
+            f"need logger, level in DEBUG/INFO/WARNING/ERROR/CRITICAL, count 1..{MAX_COUNT}\n",
+            content_type="text/plain",
+        )
+    logger = logging.getLogger(logger_name)
+    for i in range(count):
+        # str.replace, not format(): messages may contain other braces.
+        logger.log(level, message.replace("{i}", str(i)))
+    return HttpResponse(status=204)
+
+
+@require_GET
+def raise_error(request):
+    """Fail with an unhandled exception so Django logs a real `django.request` ERROR with traceback."""
+    raise RuntimeError("standin: deliberate error for log tests")
