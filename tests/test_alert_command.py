@@ -65,10 +65,24 @@ def write_config(tmp_path, smtp_port, **smtp_overrides):
         "email": {
             "enabled": True,
             "from": "monitoring@peerquest.test",
-            "recipients": {"CRITICAL": ["oncall@peerquest.test", "lead@peerquest.test"],
-                           "WARNING": ["team@peerquest.test"], "INFO": []},
-            "smtp": dict({"host": "127.0.0.1", "port": smtp_port, "starttls": False, "ssl": False, "user": USER,
-                          "password": PASSWORD, "ca_file": "", "timeout": 5}, **smtp_overrides),
+            "recipients": {
+                "CRITICAL": ["oncall@peerquest.test", "lead@peerquest.test"],
+                "WARNING": ["team@peerquest.test"],
+                "INFO": [],
+            },
+            "smtp": dict(
+                {
+                    "host": "127.0.0.1",
+                    "port": smtp_port,
+                    "starttls": False,
+                    "ssl": False,
+                    "user": USER,
+                    "password": PASSWORD,
+                    "ca_file": "",
+                    "timeout": 5,
+                },
+                **smtp_overrides,
+            ),
         },
     }
     path = tmp_path / "alerting.json"
@@ -77,8 +91,14 @@ def write_config(tmp_path, smtp_port, **smtp_overrides):
 
 
 def alert(config, *args, stdin=None):
-    return subprocess.run([sys.executable, str(COMMAND), "--config", str(config), *args], input=stdin,
-                          capture_output=True, text=True, timeout=30, check=False)
+    return subprocess.run(
+        [sys.executable, str(COMMAND), "--config", str(config), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def test_critical_alert_arrives_with_subject_and_body(smtp, tmp_path):
@@ -109,8 +129,9 @@ def test_recipients_follow_the_severity(smtp, tmp_path):
 
 def test_wrong_password_fails_clearly(smtp, tmp_path):
     controller, capture = smtp
-    result = alert(write_config(tmp_path, controller.port, password="wrong"), "--severity", "CRITICAL",
-                   "--message", "x")
+    result = alert(
+        write_config(tmp_path, controller.port, password="wrong"), "--severity", "CRITICAL", "--message", "x"
+    )
     assert result.returncode == 1
     assert f"not delivered: email via 127.0.0.1:{controller.port} failed" in result.stderr
     assert "wrong" not in result.stderr and capture.messages == []
@@ -155,9 +176,28 @@ def test_good_config_checks(tmp_path):
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
 def test_starttls_with_a_private_ca(tmp_path):
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     controller, capture = start_server(context)

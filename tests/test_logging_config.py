@@ -146,10 +146,15 @@ def test_problems_name_the_variable():
     problems = plugin.logging_problems(DEFAULTS["peerquest_logging_formatters"], handlers, loggers, {})
     assert "peerquest_logging_handlers.bad.level: unknown log level 'LOUD'" in problems[0]
     assert any("peerquest_logging_loggers.quests.handlers: no handler named 'missing'" in p for p in problems)
-    assert plugin.logging_problems(
-        DEFAULTS["peerquest_logging_formatters"], DEFAULTS["peerquest_logging_handlers"],
-        DEFAULTS["peerquest_logging_loggers"], DEFAULTS["peerquest_logging_root"],
-    ) == []
+    assert (
+        plugin.logging_problems(
+            DEFAULTS["peerquest_logging_formatters"],
+            DEFAULTS["peerquest_logging_handlers"],
+            DEFAULTS["peerquest_logging_loggers"],
+            DEFAULTS["peerquest_logging_root"],
+        )
+        == []
+    )
 
 
 def test_absent_entries_are_dropped(tmp_path):
@@ -162,8 +167,11 @@ def test_absent_entries_are_dropped(tmp_path):
 def test_published_files_carry_their_level(tmp_path):
     files = {os.path.basename(f["path"]): f["level"] for f in plugin.logging_files(build(tmp_path))}
     assert files == {
-        "django.log": "INFO", "warnings.log": "WARNING", "errors.log": "ERROR",
-        "critical.log": "CRITICAL", "audit.log": "INFO",
+        "django.log": "INFO",
+        "warnings.log": "WARNING",
+        "errors.log": "ERROR",
+        "critical.log": "CRITICAL",
+        "audit.log": "INFO",
     }
 
 
@@ -172,7 +180,9 @@ def check(settings_text, tmp_path, log_dir):
     settings.write_text(settings_text)
     return subprocess.run(
         [sys.executable, str(PACKAGE_DIR / "peerquest_logging" / "check.py"), str(settings), str(log_dir)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

@@ -31,8 +31,12 @@ def by_name(rules):
 def test_each_file_is_kept_as_long_as_its_level_requires():
     rules = by_name(plugin.logrotate_rules(FILES, RETENTION, {}))
     assert {name: rule["retention"] for name, rule in rules.items()} == {
-        "debug.log": 7, "django.log": 30, "audit.log": 30, "warnings.log": 90,
-        "errors.log": 365, "critical.log": "forever",
+        "debug.log": 7,
+        "django.log": 30,
+        "audit.log": 30,
+        "warnings.log": 90,
+        "errors.log": 365,
+        "critical.log": "forever",
     }
     assert rules["errors.log"]["rotate"] == 365 and rules["errors.log"]["maxage"] == 365
     assert rules["critical.log"]["rotate"] == -1 and rules["critical.log"]["maxage"] is None
@@ -62,16 +66,20 @@ def test_a_path_listed_twice_keeps_the_longer_retention():
 @pytest.mark.parametrize(
     "retention, overrides, files, expected",
     [
-        (dict(RETENTION, INFO=-1), {}, FILES, "peerquest_logrotate_retention_days.INFO: retention must be at least 1 day"),
-        (dict(RETENTION, WARNING=0), {}, FILES, "peerquest_logrotate_retention_days.WARNING: retention must be at least"),
-        (dict(RETENTION, ERROR="365d"), {}, FILES, "peerquest_logrotate_retention_days.ERROR: retention must be a whole"),
+        (dict(RETENTION, INFO=-1), {}, FILES, "retention_days.INFO: retention must be at least 1 day"),
+        (dict(RETENTION, WARNING=0), {}, FILES, "retention_days.WARNING: retention must be at least"),
+        (dict(RETENTION, ERROR="365d"), {}, FILES, "retention_days.ERROR: retention must be a whole"),
         (dict(RETENTION, ERROR=36.5), {}, FILES, "peerquest_logrotate_retention_days.ERROR: retention must be a whole"),
         (dict(RETENTION, ERROR=True), {}, FILES, "peerquest_logrotate_retention_days.ERROR: retention must be a whole"),
         (dict(RETENTION, TRACE=3), {}, FILES, "peerquest_logrotate_retention_days.TRACE: unknown log level"),
         ({k: v for k, v in RETENTION.items() if k != "DEBUG"}, {}, FILES, "missing level DEBUG"),
         (RETENTION, {"audit.log": -30}, FILES, "peerquest_logrotate_file_retention.audit.log: retention must be at"),
-        (RETENTION, {}, [{"path": "relative.log", "level": "INFO"}],
-         "peerquest_logrotate_files[0].path: must be an absolute"),
+        (
+            RETENTION,
+            {},
+            [{"path": "relative.log", "level": "INFO"}],
+            "peerquest_logrotate_files[0].path: must be an absolute",
+        ),
         (RETENTION, {}, [{"path": "/x.log", "level": "LOUD"}], "peerquest_logrotate_files[0].level: unknown log level"),
     ],
 )
@@ -126,8 +134,9 @@ def test_forced_rotation_creates_a_private_file_and_keeps_the_old_lines(rendered
     log.write_text("ERROR old line\n")
     os.chmod(log, 0o640)
     state = tmp_path / "state"
-    result = subprocess.run(["logrotate", "-f", "-s", str(state), str(config)], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        ["logrotate", "-f", "-s", str(state), str(config)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     rotated = [p for p in log_dir.iterdir() if p.name.startswith("errors.log-")]
     assert len(rotated) == 1 and rotated[0].read_text() == "ERROR old line\n"  # delaycompress: not yet gzipped

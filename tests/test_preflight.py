@@ -85,13 +85,24 @@ CASES = {
 
 def run_phase1(tmp_path, ansible_env, overrides, *options):
     inventory = tmp_path / "hosts.ini"
-    inventory.write_text(f"[peerquest_app]\nlocalhost ansible_connection=local ansible_python_interpreter={VENV_BIN}/python\n")
+    inventory.write_text(
+        f"[peerquest_app]\nlocalhost ansible_connection=local ansible_python_interpreter={VENV_BIN}/python\n"
+    )
     extra = tmp_path / "vars.json"
     extra.write_text(json.dumps(dict(BASE, **overrides)))
     return run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "-e", f"@{extra}", "--check", *options,
-         str(ROOT / "playbooks" / "phase1.yml")],
-        cwd=ROOT, env=ansible_env,
+        [
+            str(VENV_BIN / "ansible-playbook"),
+            "-i",
+            str(inventory),
+            "-e",
+            f"@{extra}",
+            "--check",
+            *options,
+            str(ROOT / "playbooks" / "phase1.yml"),
+        ],
+        cwd=ROOT,
+        env=ansible_env,
     )
 
 

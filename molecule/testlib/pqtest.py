@@ -42,8 +42,12 @@ def http_json(target, method, url, **kwargs):
 
 def log_through_django(app, logger, level, message, count=1):
     """Make the running gunicorn workers log, as the real app would."""
-    status, body = http(app, "POST", f"{APP_URL}/standin/log/",
-                        data={"logger": logger, "level": level, "message": message, "count": count})
+    status, body = http(
+        app,
+        "POST",
+        f"{APP_URL}/standin/log/",
+        data={"logger": logger, "level": level, "message": message, "count": count},
+    )
     assert status == 204, body
 
 

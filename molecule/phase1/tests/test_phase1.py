@@ -5,7 +5,7 @@ import os
 import shlex
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -126,15 +126,29 @@ def test_rotation_rules_pass_logrotate_and_follow_the_policy():
     assert APP.run("logrotate -d /etc/logrotate.d/peerquest").rc == 0
     rules = APP.file("/etc/logrotate.d/peerquest").content_string
     assert "nginx" not in rules
-    blocks = {line.split()[0]: block for block in rules.split("}") for line in block.splitlines()
-              if line.startswith("/")}
-    expected = {"django.log": "rotate 30", "warnings.log": "rotate 90", "errors.log": "rotate 365",
-                "critical.log": "rotate -1", "audit.log": "rotate 30"}
+    blocks = {
+        line.split()[0]: block for block in rules.split("}") for line in block.splitlines() if line.startswith("/")
+    }
+    expected = {
+        "django.log": "rotate 30",
+        "warnings.log": "rotate 90",
+        "errors.log": "rotate 365",
+        "critical.log": "rotate -1",
+        "audit.log": "rotate 30",
+    }
     for name, rotate in expected.items():
         block = blocks[f"{LOG_DIR}/{name}"]
         assert rotate in block, name
-        for directive in ("daily", "compress", "delaycompress", "missingok", "notifempty", "dateext",
-                          "su peerquest peerquest-logs", "create 0640 peerquest peerquest-logs"):
+        for directive in (
+            "daily",
+            "compress",
+            "delaycompress",
+            "missingok",
+            "notifempty",
+            "dateext",
+            "su peerquest peerquest-logs",
+            "create 0640 peerquest peerquest-logs",
+        ):
             assert directive in block, f"{name}: {directive}"
     assert "maxage" not in blocks[f"{LOG_DIR}/critical.log"]
 
@@ -171,7 +185,7 @@ def test_forced_rotation_while_the_app_keeps_logging():
 
 
 def _fake_rotated(name, days_ago):
-    when = datetime.now(timezone.utc) - timedelta(days=days_ago)
+    when = datetime.now(UTC) - timedelta(days=days_ago)
     path = f"{LOG_DIR}/{name}-{when:%Y%m%d}-{int(when.timestamp())}.gz"
     stamp = when.strftime("%Y%m%d%H%M")
     return f"echo old | gzip > {path} && touch -t {stamp} {path} && chown peerquest:peerquest-logs {path}"
@@ -192,9 +206,9 @@ def test_retention_keeps_each_file_as_the_policy_says():
             days.append(round(delta.total_seconds() / 86400))
         return days
 
-    assert all(d <= 31 for d in kept("django.log")) and len(kept("django.log")) == 3       # INFO: 30 days
-    assert all(d <= 366 for d in kept("errors.log")) and len(kept("errors.log")) == 2      # ERROR: 365 days
-    assert len(kept("critical.log")) == 3                                                 # CRITICAL: forever
+    assert all(d <= 31 for d in kept("django.log")) and len(kept("django.log")) == 3  # INFO: 30 days
+    assert all(d <= 366 for d in kept("errors.log")) and len(kept("errors.log")) == 2  # ERROR: 365 days
+    assert len(kept("critical.log")) == 3  # CRITICAL: forever
 
 
 # 4. Health check endpoints
@@ -238,7 +252,7 @@ def integrity_state():
 
 def test_health_reads_the_recorded_integrity_result(integrity_state):
     token = {"Authorization": f"Bearer {health_token()}"}
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     integrity_state(checked_at=now, total_issues=0, status="ok")
     status, body = http_json(APP, "GET", f"{APP_URL}/health/", headers=token)
     assert status == 200 and body["checks"]["data_integrity"]["result"] == "OK"
@@ -248,7 +262,7 @@ def test_health_reads_the_recorded_integrity_result(integrity_state):
     assert status == 503 and body["status"] == "degraded"
     assert body["checks"]["data_integrity"] == {"checked_at": now, "total_issues": 3, "result": "ISSUES_DETECTED"}
 
-    old = (datetime.now(timezone.utc) - timedelta(days=3)).isoformat()
+    old = (datetime.now(UTC) - timedelta(days=3)).isoformat()
     integrity_state(checked_at=old, total_issues=0, status="ok")
     status, body = http_json(APP, "GET", f"{APP_URL}/health/", headers=token)
     assert status == 503 and body["checks"]["data_integrity"]["result"] == "STALE"
@@ -298,8 +312,12 @@ def test_critical_alert_arrives_by_email():
     assert mail["auth_user"] == "alerts@peerquest.test"
     body = mail["body"].splitlines()
     assert body[0].startswith("Time: ")
-    assert body[1:5] == ["Severity: CRITICAL", f"Message: Data integrity issues {tag}", "",
-                         f"Check logs at: {LOG_DIR}/"]
+    assert body[1:5] == [
+        "Severity: CRITICAL",
+        f"Message: Data integrity issues {tag}",
+        "",
+        f"Check logs at: {LOG_DIR}/",
+    ]
 
 
 def test_warning_goes_to_the_warning_recipients():

@@ -5,7 +5,7 @@ import json
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.apps import apps
 from django.db import connection
@@ -41,8 +41,8 @@ def _integrity(conf):
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return (f"ERROR: unreadable result: {exc}", "degraded")
     if checked.tzinfo is None:
-        checked = checked.replace(tzinfo=timezone.utc)
-    age = (datetime.now(timezone.utc) - checked).total_seconds()
+        checked = checked.replace(tzinfo=UTC)
+    age = (datetime.now(UTC) - checked).total_seconds()
     detail = {"checked_at": state["checked_at"], "total_issues": state.get("total_issues")}
     if state.get("status") != "ok":
         return (dict(detail, result="ISSUES_DETECTED" if state.get("status") == "issues" else "ERROR"), "degraded")
@@ -85,9 +85,7 @@ def health_check(request):
 
     if checks["database"] == "OK":
         try:
-            checks["models"] = {
-                name: apps.get_model(label).objects.count() for name, label in conf["models"].items()
-            }
+            checks["models"] = {name: apps.get_model(label).objects.count() for name, label in conf["models"].items()}
         except Exception as exc:  # noqa: BLE001
             checks["models"] = f"ERROR: {exc}"
             status = "unhealthy"
@@ -112,7 +110,7 @@ def health_check(request):
         status = _worse(status, "degraded")
 
     body = {
-        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "timestamp": datetime.now(UTC).isoformat(),
         "status": status,
         "host": os.uname().nodename,
         "checks": checks,

@@ -19,9 +19,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         approved = list(
-            Application.objects.filter(status=Application.STATUS_APPROVED)
-            .select_related("quest")
-            .order_by("id")
+            Application.objects.filter(status=Application.STATUS_APPROVED).select_related("quest").order_by("id")
         )
         participants = list(QuestParticipant.objects.select_related("quest").order_by("id"))
         approved_keys = {(app.quest_id, app.applicant) for app in approved}

@@ -13,9 +13,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        quest, _ = Quest.objects.get_or_create(
-            title=BREAK_QUEST_TITLE, defaults={"status": Quest.STATUS_OPEN}
-        )
+        quest, _ = Quest.objects.get_or_create(title=BREAK_QUEST_TITLE, defaults={"status": Quest.STATUS_OPEN})
         # Repeated runs must still leave exactly one issue.
         QuestParticipant.objects.filter(quest=quest).delete()
         Application.objects.filter(quest=quest).exclude(applicant=BREAK_APPLICANT).delete()
