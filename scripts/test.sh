@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Test driver.
+#   scripts/test.sh all                    bootstrap, test-host image, lint, unit tests, every Molecule scenario
+#   scripts/test.sh lint                   linters only
+#   scripts/test.sh unit                   pytest tests/
+#   scripts/test.sh molecule [NAME...]     `molecule test -s NAME` for the given (default: every) scenario
+# Steps after a failed one still run (except after a failed bootstrap); a summary with each step's
+# time is printed at the end and the exit status is non-zero if any step failed.
+# Environment: PQ_MOLECULE_TIMEOUT (seconds per scenario, default 1800).
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "${PQ_ROOT}"
+
+if [[ ! -t 1 ]]; then
+  # Plain logs when output goes to a file or CI.
+  export NO_COLOR=1 PY_COLORS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
+fi
+MOLECULE_TIMEOUT="${PQ_MOLECULE_TIMEOUT:-1800}"
+T_START=${EPOCHREALTIME}
+
+results=()
+n_ok=0
+n_failed=0
+
+seconds_since() { awk -v a="$1" -v b="${EPOCHREALTIME}" 'BEGIN { printf "%.1f", b - a }'; }
+
+# step NAME COMMAND...: run one step, print and record its time and result.
+step() {
+  local name=$1 t0 rc=0 secs status
+  shift
+  printf '\n===== %s =====\n' "${name}"
+  t0=${EPOCHREALTIME}
+  "$@" || rc=$?
+  secs="$(seconds_since "${t0}")"
+  if ((rc == 0)); then
+    status="ok"
+    n_ok=$((n_ok + 1))
+  else
+    status="FAILED"
+    n_failed=$((n_failed + 1))
+  fi
+  printf -- '----- %s: %s (exit %d) in %ss\n' "${name}" "${status}" "${rc}" "${secs}"
+  results+=("$(printf '  %-7s %-32s %8ss' "${status}" "${name}" "${secs}")")
+  return "${rc}"
+}
+
+skip() {
+  printf '\n===== %s: skipped (%s) =====\n' "$1" "$2"
+  results+=("$(printf '  %-7s %-32s (%s)' "skipped" "$1" "$2")")
+}
+
+summary() {
+  printf '\n===== summary =====\n'
+  printf '%s\n' "${results[@]}"
+  printf 'total time %ss\n' "$(seconds_since "${T_START}")"
+  printf 'steps: %d passed, %d failed\n' "${n_ok}" "${n_failed}"
+  ((n_failed == 0))
+}
+
+run_unit() {
+  local rc=0
+  pytest tests/ || rc=$?
+  if ((rc == 5)); then
+    echo "pytest: no tests were collected under tests/ (exit 5); accepted, but no unit test ran"
+    return 0
+  fi
+  return "${rc}"
+}
+
+# Scenario names are the directories holding a molecule.yml; molecule/resources is shared material.
+list_scenarios() {
+  local f name
+  for f in molecule/*/molecule.yml; do
+    [[ -f "${f}" ]] || continue
+    name="$(basename "$(dirname "${f}")")"
+    [[ "${name}" == "resources" ]] && continue
+    echo "${name}"
+  done
+}
+
+run_scenario() {
+  timeout --kill-after=60 "${MOLECULE_TIMEOUT}" molecule test -s "$1"
+}
+
+run_molecule() {
+  local names=("$@") s
+  if ((${#names[@]} == 0)); then
+    mapfile -t names < <(list_scenarios)
+  fi
+  if ((${#names[@]} == 0)); then
+    echo "molecule: no scenarios found (molecule/*/molecule.yml); nothing to run"
+    return 0
+  fi
+  for s in "${names[@]}"; do
+    step "molecule ${s}" run_scenario "${s}" || true
+  done
+}
+
+main() {
+  local what="${1:-all}"
+  [[ $# -gt 0 ]] && shift
+  case "${what}" in
+    all)
+      if ! step bootstrap bash scripts/bootstrap.sh; then
+        summary || true
+        exit 1
+      fi
+      local image_ok=1
+      step "test-host image" bash scripts/build-testhost-image.sh || image_ok=0
+      step lint bash scripts/lint.sh || true
+      step unit run_unit || true
+      if ((image_ok)); then
+        run_molecule
+      else
+        skip molecule "no test-host image"
+        n_failed=$((n_failed + 1))
+      fi
+      ;;
+    lint) step lint bash scripts/lint.sh || true ;;
+    unit) step unit run_unit || true ;;
+    molecule) run_molecule "$@" ;;
+    -h | --help)
+      sed -n '2,9p' "$0"
+      exit 0
+      ;;
+    *) pq_die "unknown command '${what}' (try --help)" ;;
+  esac
+  summary
+}
+
+main "$@"
