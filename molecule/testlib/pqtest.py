@@ -70,3 +70,25 @@ def captured_mail(sink):
     status, mails = http_json(sink, "GET", "http://127.0.0.1:8025/_captured/mail")
     assert status == 200
     return mails
+
+
+SPOOL_DIR = "/var/spool/peerquest-alert"
+
+
+def make_spool_due(app):
+    """Pull every pending delivery's next attempt to now, instead of waiting out the backoff."""
+    app.check_output(
+        f'for f in {SPOOL_DIR}/*.json; do [ -e "$f" ] || continue; '
+        'sed -i -E \'s/"next_attempt": [0-9.]+/"next_attempt": 0/\' "$f"; done'
+    )
+
+
+def spooled(app):
+    return app.check_output(f"ls {SPOOL_DIR}").split()
+
+
+def output(target, command):
+    """Standard output of a command as UTF-8 text, whatever the container's locale."""
+    result = target.run(command)
+    assert result.rc == 0, result.stderr
+    return result.stdout_bytes.decode("utf-8", "replace")

@@ -19,6 +19,7 @@ from pqtest import (  # noqa: E402
     http,
     http_json,
     log_through_django,
+    make_spool_due,
     marker,
     wait_for,
 )
@@ -26,7 +27,7 @@ from pqtest import (  # noqa: E402
 APP = host("app")
 SINK = host("sink")
 LOG_FILES = ["django.log", "warnings.log", "errors.log", "critical.log", "audit.log"]
-STATE_FILE = "/var/lib/peerquest-ops/integrity.json"
+STATE_FILE = "/var/lib/peerquest-ops/integrity/result.json"
 
 
 def where(text):
@@ -244,7 +245,7 @@ def test_full_health_reports_every_check():
 @pytest.fixture
 def integrity_state():
     def write(**state):
-        APP.check_output(f"echo {shlex.quote(json.dumps(state))} > {STATE_FILE}")
+        APP.check_output(f"mkdir -p $(dirname {STATE_FILE}) && echo {shlex.quote(json.dumps(state))} > {STATE_FILE}")
 
     yield write
     APP.run(f"rm -f {STATE_FILE}")
@@ -296,7 +297,9 @@ def test_broken_database_gives_503():
 
 def test_settings_with_smtp_password_are_root_only():
     config = APP.file("/etc/peerquest-ops/alerting.json")
-    assert (config.user, config.group, config.mode) == ("root", "root", 0o640)
+    # Root owns it; only the alert account's group may read it.
+    assert (config.user, config.group, config.mode) == ("root", "peerquest-monitor", 0o640)
+    assert APP.check_output("getent group peerquest-monitor").split(":")[3] == ""
     assert APP.run("sudo -u peerquest cat /etc/peerquest-ops/alerting.json").rc != 0
     health = APP.file("/etc/peerquest-ops/health.json")
     assert (health.user, health.group, health.mode) == ("root", "peerquest", 0o640)
@@ -327,13 +330,20 @@ def test_warning_goes_to_the_warning_recipients():
     assert mail["subject"] == "[WARNING] PeerQuest Alert" and mail["rcpt_tos"] == ["team@peerquest.test"]
 
 
-def test_smtp_down_fails_with_a_clear_message():
+def test_smtp_down_fails_with_a_clear_message_and_keeps_the_alert():
+    tag = marker("down")
     SINK.check_output("systemctl stop pq-sink.service")
     try:
-        result = APP.run("peerquest-alert --severity CRITICAL --message 'nobody listening'")
+        result = APP.run(f"peerquest-alert --no-spool --severity CRITICAL --message 'nobody listening {tag}'")
         assert result.rc == 1
         assert "CRITICAL alert not delivered: email via pq-" in result.stderr
         assert "refused" in result.stderr.lower() or "timed out" in result.stderr.lower()
+        queued = APP.run(f"peerquest-alert --severity CRITICAL --message 'queued while down {tag}'")
+        assert queued.rc == 75 and "queued for retry" in queued.stderr
     finally:
         SINK.check_output("systemctl start pq-sink.service")
         wait_for(lambda: SINK.socket("tcp://0.0.0.0:25").is_listening, what="SMTP back")
+    make_spool_due(APP)
+    assert APP.run("peerquest-alert --flush-spool").rc == 0
+    assert [m for m in captured_mail(SINK) if f"queued while down {tag}" in m["body"]]
+    assert not [m for m in captured_mail(SINK) if f"nobody listening {tag}" in m["body"]]

@@ -6,7 +6,7 @@ When an SMTP user is configured, AUTH PLAIN/LOGIN is offered without TLS and
 unauthenticated MAIL FROM is rejected with 530.
 
 HTTP:
-  POST /hook/<name>                                   store the request in <data>/hooks/<name>/
+  POST /hook/<name>[/<rest>]                          store the request in <data>/hooks/<name>/
   POST /_control/fail?path=<name>&count=N&status=500  next N requests to that hook fail, nothing stored
   POST /_control/smtp?state=down|up                   stop/start only the SMTP listener
   POST /_control/reset                                delete all captures and failure switches
@@ -254,7 +254,8 @@ class HookHandler(BaseHTTPRequestHandler):
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
         parts = [p for p in url.path.split("/") if p]
         body = self.read_body()
-        if len(parts) == 2 and parts[0] == "hook" and NAME_RE.match(parts[1]):
+        # /hook/<name>[/<token path>]: real webhook URLs carry their secret in the path.
+        if len(parts) >= 2 and parts[0] == "hook" and NAME_RE.match(parts[1]):
             self.capture_hook(parts[1], body)
         elif parts == ["_control", "fail"]:
             self.control_fail(query)
@@ -296,7 +297,7 @@ class HookHandler(BaseHTTPRequestHandler):
 
     def control_fail(self, query):
         # Accept the bare hook name or its full path.
-        name = query.get("path", "").strip("/").removeprefix("hook/")
+        name = query.get("path", "").strip("/").removeprefix("hook/").split("/")[0]
         try:
             count = int(query.get("count", "1"))
             status = int(query.get("status", "500"))

@@ -62,7 +62,10 @@ def _longer(a, b):
 def logrotate_rules(files, retention, file_retention, frequency="daily"):
     """One rule per distinct path: rotate count and maxage from the retention."""
     rules = {}
+    owners = {}
     for spec in files:
+        # A file written by another account (monitoring.log) is rotated as that account.
+        owners.setdefault(spec["path"], {k: spec[k] for k in ("owner", "group") if spec.get(k)})
         path = spec["path"]
         days = file_retention.get(path, file_retention.get(os.path.basename(path)))
         if days is None:
@@ -74,10 +77,10 @@ def logrotate_rules(files, retention, file_retention, frequency="daily"):
     out = []
     for path, days in sorted(rules.items()):
         if days == FOREVER:
-            out.append({"path": path, "retention": FOREVER, "rotate": -1, "maxage": None})
+            out.append({"path": path, "retention": FOREVER, "rotate": -1, "maxage": None, **owners[path]})
         else:
             rotate = max(1, math.ceil(days * ROTATIONS_PER_DAY[frequency]))
-            out.append({"path": path, "retention": days, "rotate": rotate, "maxage": days})
+            out.append({"path": path, "retention": days, "rotate": rotate, "maxage": days, **owners[path]})
     return out
 
 
