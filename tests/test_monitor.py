@@ -1,0 +1,477 @@
+"""peerquest-monitor logic: windows, offsets across rotation, thresholds, rates, baselines."""
+
+import json
+import os
+import sys
+import time
+
+import pytest
+from conftest import ROLES, load_module
+
+MONITOR = ROLES / "peerquest_monitors" / "files" / "peerquest-monitor"
+pm = load_module(MONITOR, "peerquest_monitor")
+
+
+# ------------------------------------------------------------ sliding window
+
+
+def test_window_is_sliding_not_the_clock_hour():
+    buckets = {}
+    now = time.mktime(time.strptime("2026-11-28 14:01:00", "%Y-%m-%d %H:%M:%S"))
+    pm.add_event(buckets, now - 3 * 60)  # 13:58, the plan's grep for "14" would miss it
+    assert pm.window_count(buckets, now, 3600) == 1
+    assert pm.window_count(buckets, now + 56 * 60, 3600) == 1  # 14:57: still within 60 minutes
+    assert pm.window_count(buckets, now + 58 * 60, 3600) == 0  # 14:59: gone
+
+
+def test_window_counts_every_event_once():
+    buckets = {}
+    now = 1_800_000_000
+    for seconds_ago in (10, 70, 1800, 3590, 3700, 7200):
+        pm.add_event(buckets, now - seconds_ago)
+    assert pm.window_count(buckets, now, 3600) == 4
+    pm.prune(buckets, now, 3600)
+    assert pm.window_count(buckets, now, 86400) == 4
+
+
+# ------------------------------------------------------ offsets and rotation
+
+
+def write(path, text, mode="a"):
+    with open(path, mode, encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def drain(path, start, max_bytes=pm.CHUNK):
+    """All new lines, as the monitors read them: chunk after chunk."""
+    lines, position = [], start
+    for chunk, position in pm.iter_new_lines(str(path), start, max_bytes):  # noqa: B007 - last one wanted
+        lines += chunk
+    return lines, position
+
+
+def test_reads_only_new_lines(tmp_path):
+    log = tmp_path / "django.log"
+    write(log, "one\ntwo\n")
+    lines, pos, _ = pm.read_new_lines(str(log), {})
+    assert lines == ["one", "two"]
+    write(log, "three\n")
+    lines, pos, _ = pm.read_new_lines(str(log), pos)
+    assert lines == ["three"]
+    assert pm.read_new_lines(str(log), pos)[0] == []
+
+
+def test_a_half_written_line_waits_for_the_next_run(tmp_path):
+    log = tmp_path / "django.log"
+    write(log, "complete\nhalf")
+    lines, pos, _ = pm.read_new_lines(str(log), {})
+    assert lines == ["complete"]
+    write(log, " done\n")
+    assert pm.read_new_lines(str(log), pos)[0] == ["half done"]
+
+
+def test_rotation_loses_and_repeats_nothing(tmp_path):
+    log = tmp_path / "django.log"
+    write(log, "a1\na2\n")
+    _, pos, _ = pm.read_new_lines(str(log), {})
+    write(log, "a3\n")  # written before logrotate moved the file
+    os.rename(log, tmp_path / "django.log-20261128-1790000000")
+    write(log, "b1\n", "w")  # the app reopened the new file
+    lines, pos = drain(log, pos)
+    assert lines == ["a3", "b1"]
+    write(log, "b2\n")
+    assert drain(log, pos)[0] == ["b2"]
+
+
+def test_a_large_backlog_is_read_in_bounded_chunks(tmp_path):
+    log = tmp_path / "django.log"
+    write(log, "".join(f"line {i:05d}\n" for i in range(1000)))  # 11 bytes a line
+    _, pos, _ = pm.read_new_lines(str(log), {}, max_bytes=100)
+    assert pos["offset"] == 99  # nine whole lines, never a partial one
+    os.rename(log, tmp_path / "django.log-1")
+    write(log, "new 1\n", "w")
+    lines, _ = drain(log, pos, max_bytes=100)
+    assert lines == [f"line {i:05d}" for i in range(9, 1000)] + ["new 1"]
+
+
+def test_rotation_with_the_new_file_not_yet_created(tmp_path):
+    log = tmp_path / "django.log"
+    write(log, "a1\n")
+    _, pos, _ = pm.read_new_lines(str(log), {})
+    write(log, "a2\n")
+    os.rename(log, tmp_path / "django.log-1")
+    lines, pos = drain(log, pos)
+    assert lines == ["a2"]
+    write(log, "b1\n", "w")
+    assert drain(log, pos)[0] == ["b1"]
+
+
+def test_truncation_restarts_from_the_top(tmp_path):
+    log = tmp_path / "django.log"
+    write(log, "a1\na2\na3\n")
+    _, pos, _ = pm.read_new_lines(str(log), {})
+    write(log, "b1\n", "w")
+    lines, _, note = pm.read_new_lines(str(log), pos)
+    assert lines == ["b1"] and "truncated" in note
+
+
+def test_compressed_rotated_copy_is_reported_not_silently_skipped(tmp_path):
+    log = tmp_path / "django.log"
+    write(log, "a1\n")
+    _, pos, _ = pm.read_new_lines(str(log), {})
+    os.rename(log, tmp_path / "django.log-1.gz")
+    write(log, "b1\n", "w")
+    lines, _, note = pm.read_new_lines(str(log), pos)
+    assert lines == ["b1"] and "old copy is gone" in note
+
+
+def test_line_time_reads_the_formatters_timestamp():
+    when = pm.line_time("ERROR 2026-11-28 13:58:07,123 views 10 20 Application approval failed", 0)
+    assert time.strftime("%H:%M:%S", time.localtime(when)) == "13:58:07"
+    assert pm.line_time("no timestamp here", 42) == 42
+
+
+# ----------------------------------------------------- rates and baselines
+
+
+@pytest.mark.parametrize("failures, successes, percent", [(0, 0, 0.0), (5, 95, 5.0), (6, 94, 6.0), (3, 0, 100.0)])
+def test_failure_rate(failures, successes, percent):
+    assert pm.failure_rate(failures, successes) == pytest.approx(percent)
+
+
+def test_baseline_moves_at_most_hourly_and_needs_samples():
+    baseline = pm.update_baseline({}, 10, now=0)
+    assert baseline == {"value": 10.0, "samples": 1, "updated": 0}
+    assert pm.update_baseline(baseline, 1000, now=600) is baseline
+    baseline = pm.update_baseline(baseline, 20, now=3600)
+    assert baseline["value"] == pytest.approx(13.0) and baseline["samples"] == 2
+    assert not pm.above_baseline(100, baseline, 50, min_samples=3, min_value=5)
+    baseline = pm.update_baseline(baseline, 13, now=7200)
+    assert pm.above_baseline(19.6, baseline, 50, 3, 5)  # > 13 * 1.5
+    assert not pm.above_baseline(19.5, baseline, 50, 3, 5)  # exactly +50 % is not "> 50 %"
+    assert not pm.above_baseline(4, {"value": 1.0, "samples": 9}, 50, 3, 5)  # too few events to judge
+
+
+# ---------------------------------------------------- the monitors, end to end
+
+PATTERNS = [
+    {
+        "name": "critical",
+        "label": "CRITICAL:",
+        "regex": "CRITICAL:",
+        "severity": "CRITICAL",
+        "threshold": 0,
+        "immediate": True,
+    },
+    {
+        "name": "approval_failed",
+        "label": "Application approval failed",
+        "regex": "Application approval failed",
+        "severity": "WARNING",
+        "threshold": 3,
+    },
+]
+
+
+@pytest.fixture
+def monitor(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    sent = tmp_path / "sent.jsonl"
+    alert = tmp_path / "fake-alert"
+    # Records each call; the channels themselves are tested with real servers elsewhere.
+    alert.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(sent)!r}, 'a').write(json.dumps({{'argv': sys.argv[1:], 'stdin': sys.stdin.read()}}) + '\\n')\n"
+    )
+    alert.chmod(0o755)
+    log = tmp_path / "django.log"
+    log.write_text("")
+    config = {
+        "state_dir": str(state),
+        "alert_command": str(alert),
+        "host": "app1",
+        "errors": {
+            "log_file": str(log),
+            "window_seconds": 3600,
+            "patterns": PATTERNS,
+            "rates": [
+                {
+                    "name": "approval",
+                    "label": "Application approval",
+                    "failure": "Application approval failed",
+                    "success": "Application approved",
+                    "max_percent": 5,
+                    "min_events": 20,
+                    "severity": "WARNING",
+                }
+            ],
+            "error_rate": {
+                "regex": "^(ERROR|CRITICAL) ",
+                "increase_percent": 50,
+                "min_samples": 3,
+                "min_events": 5,
+                "severity": "WARNING",
+            },
+        },
+        "follow": {"enabled": False, "patterns": []},
+    }
+    m = pm.Monitor(config)
+
+    def calls():
+        return [json.loads(x) for x in sent.read_text().splitlines()] if sent.exists() else []
+
+    return m, log, calls
+
+
+def stamp(seconds_ago=0):
+    return time.strftime("%Y-%m-%d %H:%M:%S,000", time.localtime(time.time() - seconds_ago))
+
+
+def lines(log, *entries):
+    with open(log, "a", encoding="utf-8") as handle:
+        for level, text, ago in entries:
+            handle.write(f"{level} {stamp(ago)} views 1 2 {text}\n")
+
+
+def keys(calls):
+    return [c["argv"][c["argv"].index("--key") + 1] for c in calls]
+
+
+@pytest.mark.parametrize("failures, alerted", [(3, False), (4, True)])
+def test_threshold_at_and_above(monitor, failures, alerted):
+    m, log, calls = monitor
+    lines(log, *[("ERROR", "Application approval failed for 1", 60)] * failures)
+    pm.run_errors(m)
+    assert ("app1:errors:approval_failed" in keys(calls())) is alerted
+
+
+def test_any_critical_line_alerts_and_old_lines_do_not(monitor):
+    m, log, calls = monitor
+    lines(log, ("CRITICAL", "CRITICAL: old news", 2 * 3600))
+    pm.run_errors(m)
+    assert calls() == []
+    lines(log, ("CRITICAL", "CRITICAL: database gone", 5))
+    pm.run_errors(m)
+    [call] = calls()
+    assert call["argv"][:2] == ["--severity", "CRITICAL"] and "CRITICAL:" in call["stdin"]
+
+
+def test_immediate_patterns_are_left_to_the_follower(monitor):
+    m, log, calls = monitor
+    m.config["follow"]["enabled"] = True
+    lines(log, ("CRITICAL", "CRITICAL: database gone", 5))
+    pm.run_errors(m)
+    assert calls() == []
+
+
+def test_a_line_is_counted_once_across_runs(monitor):
+    m, log, calls = monitor
+    lines(log, *[("ERROR", "Application approval failed", 30)] * 3)
+    pm.run_errors(m)
+    pm.run_errors(m)  # nothing new: still 3, at the threshold
+    assert calls() == []
+    lines(log, ("ERROR", "Application approval failed", 0))
+    pm.run_errors(m)
+    assert keys(calls()) == ["app1:errors:approval_failed"]
+
+
+@pytest.mark.parametrize("failures, successes, alerted", [(1, 19, False), (1, 18, False), (2, 18, True)])
+def test_failure_rate_needs_the_success_lines(monitor, failures, successes, alerted):
+    m, log, calls = monitor
+    m.config["errors"]["patterns"] = []
+    lines(
+        log,
+        *[("INFO", "Application approved", 30)] * successes,
+        *[("ERROR", "Application approval failed", 30)] * failures,
+    )
+    pm.run_errors(m)
+    # 1 of 19 is 5.3 % but below the minimum of 20 events; 2 of 20 is 10 %.
+    assert ("app1:errors:approval_rate" in keys(calls())) is alerted
+
+
+def test_error_rate_increase_against_the_stored_baseline(monitor):
+    m, log, calls = monitor
+    m.config["errors"]["patterns"] = []
+    state = {
+        "position": {},
+        "buckets": {},
+        "values": {},
+        "baselines": {"_errors": {"value": 10.0, "samples": 5, "updated": time.time()}},
+    }
+    with open(m.state_path("errors"), "w", encoding="utf-8") as handle:
+        json.dump(state, handle)
+    lines(log, *[("ERROR", "something broke", 60)] * 15)
+    pm.run_errors(m)
+    assert calls() == []  # 15 is +50 %, not more
+    lines(log, ("ERROR", "something broke", 0))
+    pm.run_errors(m)
+    assert keys(calls()) == ["app1:errors:error_rate"]
+
+
+def test_info_waits_for_the_digest(monitor):
+    m, log, calls = monitor
+    m.alert("INFO", "selfcheck", "Monitoring self-check passed")
+    assert calls() == []
+    pm.run_digest(m)
+    [call] = calls()
+    assert call["argv"][:2] == ["--severity", "INFO"] and "Monitoring self-check passed" in call["stdin"]
+    pm.run_digest(m)
+    assert "Monitoring self-check passed" not in calls()[-1]["stdin"]
+
+
+# ------------------------------------------- probes: health, integrity, follow
+
+
+class Endpoint:
+    """A loopback HTTP server answering like /health/quick/ and /health/."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.quick = (200, {"status": "OK"})
+        self.full = (200, {"status": "healthy", "checks": {"database": "OK"}})
+        self.seen_tokens = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's hook name
+                outer.seen_tokens.append(self.headers.get("Authorization"))
+                status, body = outer.quick if self.path.endswith("/quick/") else outer.full
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def endpoint(monitor):
+    m, _, _ = monitor
+    server = Endpoint()
+    m.config["health"] = {
+        "quick_url": f"{server.url}/health/quick/",
+        "full_url": f"{server.url}/health/",
+        "token": "tok-123",
+        "timeout": 3,
+    }
+    yield server
+    server.server.shutdown()
+
+
+def test_health_down_is_critical_and_recovery_is_told(monitor, endpoint):
+    m, _, calls = monitor
+    endpoint.quick = (503, {"status": "ERROR"})
+    assert pm.run_health(m, quick=True) == ["unavailable"]
+    assert calls()[-1]["argv"][:2] == ["--severity", "CRITICAL"] and "service unavailable" in calls()[-1]["stdin"]
+    endpoint.quick = (200, {"status": "OK"})
+    assert pm.run_health(m, quick=True) == []
+    assert "service available again" in calls()[-1]["stdin"]
+
+
+def test_health_degraded_is_a_warning_with_the_failing_checks(monitor, endpoint):
+    m, _, calls = monitor
+    endpoint.full = (
+        503,
+        {"status": "degraded", "checks": {"database": "OK", "disk": {"result": "LOW"}, "models": {"quests": 3}}},
+    )
+    assert pm.run_health(m) == ["degraded"]
+    call = calls()[-1]
+    assert call["argv"][:2] == ["--severity", "WARNING"]
+    assert '"disk": {"result": "LOW"}' in call["stdin"] and "database" not in call["stdin"].split("degraded:")[1]
+    assert "Bearer tok-123" in endpoint.seen_tokens
+
+
+def test_health_down_service_refuses_connections(monitor):
+    m, _, calls = monitor
+    m.config["health"] = {
+        "quick_url": "http://127.0.0.1:9/health/quick/",
+        "full_url": "http://127.0.0.1:9/health/",
+        "token": "",
+        "timeout": 2,
+    }
+    assert pm.run_health(m) == ["unavailable"]
+    assert "refused" in calls()[-1]["stdin"].lower()
+
+
+def audit_script(tmp_path, body):
+    script = tmp_path / "audit"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return [str(script)]
+
+
+@pytest.mark.parametrize(
+    "body, status, alerted",
+    [
+        ("echo 'TOTAL ISSUES: 0'", "ok", False),
+        ("echo 'quest 3: approved application without participant'; echo 'TOTAL ISSUES: 1'; exit 1", "issues", True),
+        ("echo 'database is locked' >&2; exit 1", "error", True),
+        ("sleep 5", "error", True),
+    ],
+)
+def test_integrity_records_the_result_and_alerts(monitor, tmp_path, body, status, alerted):
+    m, _, calls = monitor
+    result_file = tmp_path / "integrity.json"
+    m.config["integrity"] = {
+        "command": audit_script(tmp_path, body),
+        "timeout": 2,
+        "result_file": str(result_file),
+        "severity": "CRITICAL",
+    }
+    pm.run_integrity(m)
+    result = json.loads(result_file.read_text())
+    assert result["status"] == status and "checked_at" in result
+    assert bool(calls()) is alerted
+    if status == "issues":
+        assert result["total_issues"] == 1 and "TOTAL ISSUES: 1" in calls()[0]["stdin"]
+
+
+def test_follower_alerts_each_critical_line_once(monitor):
+    m, log, calls = monitor
+    m.config["follow"] = {
+        "enabled": True,
+        "log_file": str(log),
+        "poll_seconds": 0,
+        "severity": "CRITICAL",
+        "patterns": [{"name": "critical", "regex": "^CRITICAL |CRITICAL:"}],
+    }
+    lines(log, ("CRITICAL", "before the follower started", 0))
+    pm.run_follow(m, iterations=1)
+    assert calls() == []  # only what is written from now on
+    lines(log, ("INFO", "Application approved", 0), ("ERROR", "CRITICAL: ledger mismatch", 0))
+    pm.run_follow(m, iterations=2)
+    [call] = calls()
+    assert call["argv"][:2] == ["--severity", "CRITICAL"] and "ledger mismatch" in call["stdin"]
+
+
+def test_performance_thresholds_and_degradation(monitor):
+    m, log, calls = monitor
+    m.config["performance"] = {
+        "log_file": str(log),
+        "window_seconds": 3600,
+        "slow_regex": r"(?i)\bslow\b",
+        "slow_threshold": 10,
+        "slow_severity": "WARNING",
+        "db_error_regex": "database.*(error|timeout|connection)",
+        "db_error_threshold": 0,
+        "db_error_severity": "CRITICAL",
+        "duration_regex": r"(?:took|duration[=:]?)\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s)\b",
+        "degradation_percent": 200,
+        "degradation_severity": "WARNING",
+        "min_samples": 1,
+    }
+    lines(log, *[("WARNING", "slow query took 800ms", 60)] * 10)
+    assert pm.run_performance(m) == []  # 10 slow operations: at the threshold
+    lines(log, ("WARNING", "slow query took 900ms", 30), ("ERROR", "database connection timeout", 30))
+    assert sorted(pm.run_performance(m)) == ["db_errors", "slow"]
+    assert {c["argv"][1] for c in calls()} == {"CRITICAL", "WARNING"}
