@@ -99,6 +99,8 @@ Sandbox is up.
   app logs       podman exec ${APP} ls -l /var/log/peerquest
                  podman exec ${APP} tail -f /var/log/peerquest/<file>
   app service    podman exec ${APP} systemctl status peerquest.service
+  monitoring     podman exec ${APP} tail /var/log/peerquest-monitoring/monitoring.log
+                 podman exec ${APP} cat /etc/cron.d/peerquest-monitoring
   shell          podman exec -it ${APP} bash      (sink: podman exec -it ${SINK} bash)
   captured mail  podman exec ${SINK} ls -lR /var/lib/pq-sink/    (webhook receiver: http://127.0.0.1:8025/)
   re-deploy      ansible-playbook -i inventory/sandbox site.yml   (after: . scripts/env.sh)
