@@ -124,3 +124,34 @@ def test_valid_values_pass_preflight(tmp_path, ansible_env):
     assert result.returncode == 0, output
     assert "PLAY [Phase 1 - basic monitoring]" in output, output
     assert "a-password-that-must-not-leak" not in output
+
+
+@pytest.mark.parametrize("env", ["production", "staging"])
+def test_example_inventories_pass_every_phases_preflight(env, tmp_path, ansible_env):
+    """The example inventories are valid input (run here, with this machine standing in for the hosts)."""
+    password = tmp_path / "vault-password"
+    password.write_text(f"example-{env}-vault-password\n")
+    env_vars = dict(ansible_env, ANSIBLE_VAULT_IDENTITY_LIST=f"{env}@{password}")
+    result = run(
+        [
+            str(VENV_BIN / "ansible-playbook"),
+            "-i",
+            str(ROOT / "inventory" / env),
+            "--connection",
+            "local",
+            "-e",
+            f"ansible_python_interpreter={VENV_BIN}/python",
+            "-e",
+            "peerquest_app_user=root",
+            "--tags",
+            "preflight",
+            "--check",
+            str(ROOT / "site.yml"),
+        ],
+        cwd=ROOT,
+        env=env_vars,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "PLAY [Phase 1 preflight]" in output and "PLAY [Phase 2 preflight]" in output
+    assert "replace-with-the" not in output  # vaulted values stay out of the output
