@@ -32,6 +32,8 @@ def build(log_dir, handlers=None, loggers=None, root=None):
         str(log_dir),
         "0640",
         DEFAULTS["peerquest_logging_mask_keys"],
+        False,
+        DEFAULTS["peerquest_logging_critical_handler"],
     )
 
 
@@ -219,3 +221,26 @@ def test_check_rejects_a_file_outside_the_log_dir(tmp_path):
 def test_check_rejects_broken_python(tmp_path):
     result = check("LOGGING = {'version': 1,\n", tmp_path, tmp_path)
     assert result.returncode == 1 and "SyntaxError" in result.stderr
+
+
+def test_every_critical_reaches_the_critical_file_whatever_its_logger(configured):
+    # "audit" does not propagate, "billing" is configured nowhere: both must land in critical.log.
+    logging.getLogger("audit").critical("CRITICAL: audit trail tampered")
+    logging.getLogger("billing").critical("invoice run failed")
+    logging.getLogger("audit").error("not critical")
+    critical = lines(configured / "critical.log")
+    assert [line.split(" ", 1)[0] for line in critical] == ["CRITICAL", "CRITICAL"]
+    assert "audit trail tampered" in critical[0] and "invoice run failed" in critical[1]
+
+
+def test_an_unknown_critical_handler_is_named(tmp_path):
+    problems = plugin.logging_problems(
+        DEFAULTS["peerquest_logging_formatters"],
+        DEFAULTS["peerquest_logging_handlers"],
+        DEFAULTS["peerquest_logging_loggers"],
+        DEFAULTS["peerquest_logging_root"],
+        "crit_file",
+    )
+    assert problems == [
+        "peerquest_logging_critical_handler: no handler named 'crit_file' in peerquest_logging_handlers"
+    ]

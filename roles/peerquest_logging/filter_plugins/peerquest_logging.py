@@ -21,9 +21,13 @@ def _level_problem(where, level):
     return None
 
 
-def logging_problems(formatters, handlers, loggers, root):
+def logging_problems(formatters, handlers, loggers, root, critical_handler=""):
     """Return one message per mistake, each naming the variable path."""
     problems = []
+    if critical_handler and critical_handler not in _present(handlers):
+        problems.append(
+            f"peerquest_logging_critical_handler: no handler named {critical_handler!r} in peerquest_logging_handlers"
+        )
     formatters = _present(formatters)
     handlers = _present(handlers)
     for name, spec in handlers.items():
@@ -52,8 +56,14 @@ def logging_problems(formatters, handlers, loggers, root):
     return [p for p in problems if p]
 
 
-def logging_config(formatters, handlers, loggers, root, log_dir, file_mode, mask_keys, disable_existing=False):
-    """Render the dictConfig dict: file handlers become rotation-safe and private."""
+def logging_config(
+    formatters, handlers, loggers, root, log_dir, file_mode, mask_keys, disable_existing=False, critical_handler=""
+):
+    """Render the dictConfig dict: file handlers become rotation-safe and private.
+
+    A logger that does not propagate never reaches the root's handlers, so the
+    critical handler is added to it: every CRITICAL lands in one file.
+    """
     filters = {}
     if mask_keys:
         filters[MASK_FILTER] = {"()": "peerquest_logging.filters.SecretMaskingFilter", "keys": list(mask_keys)}
@@ -71,10 +81,12 @@ def logging_config(formatters, handlers, loggers, root, log_dir, file_mode, mask
             handler["filters"] = [MASK_FILTER] + [f for f in handler.get("filters", []) if f != MASK_FILTER]
         built_handlers[name] = handler
 
-    def _logger(spec):
+    def _logger(spec, attach_critical=False):
         out = {k: v for k, v in spec.items() if k != "state"}
         if "level" in out:
             out["level"] = str(out["level"]).upper()
+        if attach_critical and critical_handler in built_handlers and critical_handler not in out.get("handlers", []):
+            out["handlers"] = [*out.get("handlers", []), critical_handler]
         return out
 
     config = {
@@ -83,7 +95,10 @@ def logging_config(formatters, handlers, loggers, root, log_dir, file_mode, mask
         "filters": filters,
         "formatters": _present(formatters),
         "handlers": built_handlers,
-        "loggers": {name: _logger(spec) for name, spec in sorted(_present(loggers).items())},
+        "loggers": {
+            name: _logger(spec, attach_critical=spec.get("propagate", True) is False)
+            for name, spec in sorted(_present(loggers).items())
+        },
     }
     if root:
         config["root"] = _logger(root)
