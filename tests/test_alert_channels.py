@@ -16,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
-from test_alert_command import COMMAND, PASSWORD, USER, Capture, authenticator, free_port
+from conftest import load_module
+from test_alert_command import COMMAND, LOG_DIR, PASSWORD, USER, Capture, authenticator, free_port
 
 # The secret parts of each URL: none of them may ever be printed or logged.
 SLACK_PATH = "/services/T0001/B0001/slack-secret-4f1c"
@@ -109,12 +110,21 @@ def smtp():
 def make_config(tmp_path, hooks, smtp_port=None, **overrides):
     config = {
         "subject": "[{severity}] PeerQuest Alert",
-        "log_dir": "/var/log/peerquest",
+        "log_dir": LOG_DIR,
         "email": {
             "enabled": smtp_port is not None,
             "from": "monitoring@peerquest.test",
             "recipients": {"CRITICAL": ["oncall@peerquest.test"], "WARNING": ["team@peerquest.test"], "INFO": []},
-            "smtp": {"host": "127.0.0.1", "port": smtp_port or 25, "user": USER, "password": PASSWORD, "timeout": 5},
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": smtp_port or 25,
+                "starttls": False,
+                "ssl": False,
+                "user": USER,
+                "password": PASSWORD,
+                "ca_file": "",
+                "timeout": 5,
+            },
         },
         "routes": {"CRITICAL": ["slack", "discord", "webhook"], "WARNING": ["slack"], "INFO": ["webhook"]},
         "slack": {"enabled": True, "webhook_url": hooks.url(SLACK_PATH)},
@@ -129,6 +139,8 @@ def make_config(tmp_path, hooks, smtp_port=None, **overrides):
         "retry_max_seconds": 3600,
         "log_file": str(tmp_path / "monitoring.log"),
         "selftest_channels": ["slack", "discord", "webhook"],
+        # The receivers speak http:// and the relay takes AUTH without TLS, on loopback only.
+        "allow_insecure_transport": True,
     }
     if smtp_port is not None:
         config["routes"]["CRITICAL"].insert(0, "email")
@@ -255,14 +267,16 @@ def test_warning_goes_only_to_its_channels(hooks, smtp, tmp_path):
     assert "Message: DB down" in mail["msg"].get_content().splitlines()
 
 
-def test_missing_routes_means_email_only(hooks, smtp, tmp_path):
+def test_missing_routes_is_refused(hooks, smtp, tmp_path):
+    # Routes used to default to email only; now the configuration must say.
     controller, capture = smtp
     path = make_config(tmp_path, hooks, controller.port)
     config = json.loads(path.read_text())
     del config["routes"]
     path.write_text(json.dumps(config))
-    assert alert(path).returncode == 0
-    assert len(capture.messages) == 1 and hooks.requests == []
+    result = alert(path)
+    assert result.returncode == 2 and "routes: missing" in result.stderr
+    assert capture.messages == [] and hooks.requests == []
 
 
 def test_dedup_suppresses_then_reports_the_count(hooks, tmp_path):
@@ -411,7 +425,7 @@ def test_email_failure_is_spooled_and_keeps_its_time(hooks, tmp_path):
     body = mail["msg"].get_content().splitlines()
     sent_at = time.strftime("%a %b %d %H:%M:%S %Z %Y", time.localtime(entry["created"]))
     assert body[0] == f"Time: {sent_at}"
-    assert body[1:] == ["Severity: CRITICAL", "Message: relay was down", "", "Check logs at: /var/log/peerquest/"]
+    assert body[1:] == ["Severity: CRITICAL", "Message: relay was down", "", f"Check logs at: {LOG_DIR}/"]
     assert_no_secrets(tmp_path, result)
 
 
@@ -538,8 +552,10 @@ def test_https_with_a_private_ca(tmp_path):
     context.load_cert_chain(cert, key)
     receiver = Receiver(context)
     try:
-        routes = {"CRITICAL": ["webhook"]}
-        result = alert(make_config(tmp_path, receiver, routes=routes, ca_file=str(cert), dedup_window_seconds=0))
+        # https:// needs no permission.
+        routes, secure = {"CRITICAL": ["webhook"]}, {"allow_insecure_transport": False, "selftest_channels": []}
+        config = make_config(tmp_path, receiver, routes=routes, ca_file=str(cert), dedup_window_seconds=0, **secure)
+        result = alert(config)
         assert result.returncode == 0, result.stderr
         assert len(receiver.delivered()) == 1
         # Without the CA the certificate is refused, not trusted blindly.
@@ -549,3 +565,59 @@ def test_https_with_a_private_ca(tmp_path):
         assert_no_secrets(tmp_path, result)
     finally:
         receiver.stop()
+
+
+INSECURE = {
+    "slack": "slack.webhook_url: an http:// URL would send the webhook's secret in clear; "
+    "use https:// or set allow_insecure_transport: true",
+    "discord": "discord.webhook_url: an http:// URL would send the webhook's secret in clear",
+    "webhook": "webhook.url: an http:// URL would send the webhook's secret in clear",
+}
+PATHS = {"slack": SLACK_PATH, "discord": DISCORD_PATH, "webhook": HOOK_PATH}
+
+
+def sections(hooks, enabled):
+    """The three HTTP channels, each with its http:// URL, only those in enabled switched on."""
+    out = {c: {"enabled": c in enabled, "webhook_url": hooks.url(PATHS[c])} for c in ("slack", "discord")}
+    out["webhook"] = {"enabled": "webhook" in enabled, "url": hooks.url(HOOK_PATH), "token": TOKEN}
+    return out
+
+
+@pytest.mark.parametrize("channel", sorted(INSECURE))
+def test_http_webhook_is_refused_unless_allowed(hooks, tmp_path, channel):
+    # Only this channel is on, so each is judged on its own.
+    only = dict(sections(hooks, [channel]), routes={"CRITICAL": [channel]}, selftest_channels=[channel])
+    refused = make_config(tmp_path, hooks, allow_insecure_transport=False, **only)
+    results = [
+        alert(refused, *args, severity=severity)
+        for args, severity in ((["--check-config"], None), ([], "CRITICAL"), (["--test-channels"], None))
+    ]
+    for result in results:
+        assert result.returncode == 2 and INSECURE[channel] in result.stderr, result.stderr
+    assert hooks.requests == []
+    assert_no_secrets(tmp_path, *results)
+    # A channel that is off sends nothing, whatever its URL.
+    off = dict(sections(hooks, []), routes={"CRITICAL": []}, selftest_channels=[])
+    result = alert(make_config(tmp_path, hooks, allow_insecure_transport=False, **off), "--check-config", severity=None)
+    assert result.returncode == 0, result.stderr
+    # Allowed: delivered.
+    result = alert(make_config(tmp_path, hooks, **only))
+    assert result.returncode == 0, result.stderr
+    assert len(hooks.delivered()) == 1
+
+
+def test_http_webhook_is_refused_at_send_time(hooks, tmp_path):
+    """A configuration that skipped config_problems (or a spooled retry) still cannot post in clear."""
+    program = load_module(COMMAND, "peerquest_alert_http_send_time")
+    config = json.loads(make_config(tmp_path, hooks).read_text())
+    config["allow_insecure_transport"] = False
+    delivery = {"severity": "CRITICAL", "key": "k", "message": "x", "created": time.time(), "suppressed": 0}
+    for channel in INSECURE:
+        with pytest.raises(program.DeliveryError, match=f"{channel} refused: .*an http:// URL") as raised:
+            program.deliver(dict(delivery, channel=channel), config)
+        assert not any(secret in str(raised.value) for secret in SECRETS)
+    assert hooks.requests == []
+    config["allow_insecure_transport"] = True
+    for channel in INSECURE:
+        program.deliver(dict(delivery, channel=channel), config)
+    assert len(hooks.delivered()) == 3
