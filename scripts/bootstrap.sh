@@ -16,6 +16,8 @@ APT_PACKAGES=(
   uidmap slirp4netns fuse-overlayfs
   mmdebstrap debian-archive-keyring
   shellcheck make git ca-certificates
+  # tests/test_logrotate_rules.py runs the real logrotate on rendered rules.
+  logrotate
 )
 # containers.podman is taken from this bundle wheel; the hash pins the exact file.
 ANSIBLE_BUNDLE_VERSION="12.3.0"

@@ -116,19 +116,22 @@ def rendered(tmp_path):
     return config, log_dir
 
 
-needs_logrotate = pytest.mark.skipif(shutil.which("logrotate") is None, reason="logrotate is not installed")
+@pytest.fixture(autouse=False)
+def logrotate():
+    # scripts/bootstrap.sh installs Debian's logrotate; without it these tests fail, never skip.
+    path = shutil.which("logrotate")
+    assert path, "logrotate is not installed: run scripts/bootstrap.sh"
+    return path
 
 
-@needs_logrotate
-def test_rendered_rules_pass_logrotate_debug(rendered):
+def test_rendered_rules_pass_logrotate_debug(rendered, logrotate):
     config, _ = rendered
     result = subprocess.run(["logrotate", "-d", str(config)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "rotate -1" in config.read_text() and "rotate 365" in config.read_text()
 
 
-@needs_logrotate
-def test_forced_rotation_creates_a_private_file_and_keeps_the_old_lines(rendered, tmp_path):
+def test_forced_rotation_creates_a_private_file_and_keeps_the_old_lines(rendered, tmp_path, logrotate):
     config, log_dir = rendered
     log = log_dir / "errors.log"
     log.write_text("ERROR old line\n")
