@@ -158,10 +158,9 @@ PATTERNS = [
     {
         "name": "critical",
         "label": "CRITICAL:",
-        "regex": "CRITICAL:",
+        "regex": "^(?!CRITICAL ).*CRITICAL:",
         "severity": "CRITICAL",
         "threshold": 0,
-        "immediate": True,
     },
     {
         "name": "approval_failed",
@@ -246,23 +245,65 @@ def test_threshold_at_and_above(monitor, failures, alerted):
     assert ("app1:errors:approval_failed" in keys(calls())) is alerted
 
 
-def test_any_critical_line_alerts_and_old_lines_do_not(monitor):
+def test_a_critical_text_below_critical_level_alerts_and_old_lines_do_not(monitor):
     m, log, calls = monitor
-    lines(log, ("CRITICAL", "CRITICAL: old news", 2 * 3600))
+    lines(log, ("ERROR", "CRITICAL: old news", 2 * 3600))
     pm.run_errors(m)
     assert calls() == []
-    lines(log, ("CRITICAL", "CRITICAL: database gone", 5))
+    lines(log, ("ERROR", "CRITICAL: database gone", 5))
     pm.run_errors(m)
     [call] = calls()
     assert call["argv"][:2] == ["--severity", "CRITICAL"] and "CRITICAL:" in call["stdin"]
 
 
-def test_immediate_patterns_are_left_to_the_follower(monitor):
+def test_critical_records_are_left_to_the_follower(monitor):
     m, log, calls = monitor
-    m.config["follow"]["enabled"] = True
     lines(log, ("CRITICAL", "CRITICAL: database gone", 5))
     pm.run_errors(m)
     assert calls() == []
+
+
+@pytest.fixture
+def follower(monitor, tmp_path):
+    m, log, calls = monitor
+    critical = tmp_path / "critical.log"
+    critical.write_text("")
+    m.config["follow"] = {
+        "enabled": True,
+        "log_file": str(critical),
+        "poll_seconds": 0,
+        "takeover_seconds": 120,
+        "severity": "CRITICAL",
+        "patterns": [{"name": "critical", "regex": "^CRITICAL "}],
+    }
+    return m, critical, calls
+
+
+def test_a_scan_stands_in_for_a_silent_follower_and_nothing_is_alerted_twice(follower):
+    m, critical, calls = follower
+    pm.run_follow(m, iterations=1)  # starts at the end of the file, beats once
+    lines(critical, ("CRITICAL", "payment ledger gone", 0))
+    pm.run_errors(m)
+    assert calls() == []  # the follower beat just now: its line, not the scan's
+    beat = os.path.join(m.state_dir, "follow.heartbeat")
+    os.utime(beat, (time.time() - 600, time.time() - 600))  # the follower died ten minutes ago
+    pm.run_errors(m)
+    [call] = calls()
+    assert call["argv"][:2] == ["--severity", "CRITICAL"] and "payment ledger gone" in call["stdin"]
+    pm.run_errors(m)  # the next scan: nothing new
+    pm.run_follow(m, iterations=1)  # the follower comes back: the line is done
+    assert len(calls()) == 1
+    lines(critical, ("CRITICAL", "audit trail gone", 0))
+    pm.run_follow(m, iterations=1)
+    assert "audit trail gone" in calls()[1]["stdin"]
+
+
+def test_a_follower_that_never_started_is_stood_in_for(follower):
+    m, critical, calls = follower
+    pm.run_errors(m)  # no heartbeat at all: the scan sets the cursor at the end
+    lines(critical, ("CRITICAL", "queue stuck", 0))
+    pm.run_errors(m)
+    assert len(calls()) == 1
 
 
 def test_a_line_is_counted_once_across_runs(monitor):
@@ -333,11 +374,13 @@ class Endpoint:
         self.quick = (200, {"status": "OK"})
         self.full = (200, {"status": "healthy", "checks": {"database": "OK"}})
         self.seen_tokens = []
+        self.seen_hosts = []
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's hook name
                 outer.seen_tokens.append(self.headers.get("Authorization"))
+                outer.seen_hosts.append(self.headers.get("Host"))
                 status, body = outer.quick if self.path.endswith("/quick/") else outer.full
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -363,6 +406,7 @@ def endpoint(monitor):
         "full_url": f"{server.url}/health/",
         "token": "tok-123",
         "timeout": 3,
+        "host_header": "questhub.internal",
     }
     yield server
     server.server.shutdown()
@@ -389,6 +433,20 @@ def test_health_degraded_is_a_warning_with_the_failing_checks(monitor, endpoint)
     assert call["argv"][:2] == ["--severity", "WARNING"]
     assert '"disk": {"result": "LOW"}' in call["stdin"] and "database" not in call["stdin"].split("degraded:")[1]
     assert "Bearer tok-123" in endpoint.seen_tokens
+
+
+def test_every_probe_sends_the_host_header_the_app_accepts(monitor, endpoint):
+    m, _, _ = monitor
+    pm.run_health(m)
+    assert endpoint.seen_hosts == ["questhub.internal", "questhub.internal"]
+
+
+def test_health_urls_not_routed_yet_is_a_warning_not_an_outage(monitor, endpoint):
+    m, _, calls = monitor
+    endpoint.quick = (404, {"detail": "not found"})
+    assert pm.run_health(m, quick=True) == ["not_served"]
+    assert calls()[-1]["argv"][:2] == ["--severity", "WARNING"]
+    assert "peerquest_health.urls" in calls()[-1]["stdin"]
 
 
 def test_health_down_service_refuses_connections(monitor):
@@ -436,22 +494,17 @@ def test_integrity_records_the_result_and_alerts(monitor, tmp_path, body, status
         assert result["total_issues"] == 1 and "TOTAL ISSUES: 1" in calls()[0]["stdin"]
 
 
-def test_follower_alerts_each_critical_line_once(monitor):
-    m, log, calls = monitor
-    m.config["follow"] = {
-        "enabled": True,
-        "log_file": str(log),
-        "poll_seconds": 0,
-        "severity": "CRITICAL",
-        "patterns": [{"name": "critical", "regex": "^CRITICAL |CRITICAL:"}],
-    }
-    lines(log, ("CRITICAL", "before the follower started", 0))
+def test_follower_alerts_each_critical_line_once(follower):
+    m, critical, calls = follower
+    lines(critical, ("CRITICAL", "before the follower started", 0))
     pm.run_follow(m, iterations=1)
     assert calls() == []  # only what is written from now on
-    lines(log, ("INFO", "Application approved", 0), ("ERROR", "CRITICAL: ledger mismatch", 0))
+    lines(critical, ("CRITICAL", "ledger mismatch", 0), ("CRITICAL", "Traceback line without a level", 0))
+    with open(critical, "a", encoding="utf-8") as handle:
+        handle.write("  File x, line 1\n")
     pm.run_follow(m, iterations=2)
-    [call] = calls()
-    assert call["argv"][:2] == ["--severity", "CRITICAL"] and "ledger mismatch" in call["stdin"]
+    assert [c["argv"][:2] for c in calls()] == [["--severity", "CRITICAL"]] * 2
+    assert "ledger mismatch" in calls()[0]["stdin"]
 
 
 def test_performance_thresholds_and_degradation(monitor):

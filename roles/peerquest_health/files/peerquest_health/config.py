@@ -4,11 +4,9 @@ Run as a script to check a file before it is installed:
     python config.py FILE
 """
 
+import importlib
 import json
-import os
 import sys
-
-DEFAULT_PATH = "/etc/peerquest-ops/health.json"
 
 # key: (type, required)
 SCHEMA = {
@@ -41,7 +39,9 @@ def problems(config):
 
 
 def load(path=None):
-    path = path or os.environ.get("PEERQUEST_HEALTH_CONFIG", DEFAULT_PATH)
+    """The settings at path, by default where the role rendered them (deployed.CONFIG_PATH)."""
+    if path is None:
+        path = importlib.import_module("peerquest_health.deployed").CONFIG_PATH
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 
