@@ -8,7 +8,7 @@ never start.
 import json
 
 import pytest
-from conftest import ROOT, VENV_BIN, run
+from conftest import ROLES, ROOT, VENV_BIN, run
 
 # Valid values for a run against this machine (the app account is root here).
 BASE = {
@@ -17,8 +17,20 @@ BASE = {
     "peerquest_app_python": str(VENV_BIN / "python"),
     "peerquest_alerting_smtp_host": "smtp.peerquest.example.com",
     "peerquest_alerting_smtp_user": "alerts@peerquest.example.com",
-    "peerquest_alerting_smtp_password": "a-password-that-must-not-leak",
-    "peerquest_alerting_email_recipients": {"CRITICAL": ["oncall@peerquest.example.com"]},
+    "peerquest_alerting_smtp_password": "a-password-that-must-not-leak",  # contains LEAK
+    # Every severity the default routes send by email has someone to receive it.
+    "peerquest_alerting_email_recipients": {
+        "CRITICAL": ["oncall@peerquest.example.com"],
+        "WARNING": ["team@peerquest.example.com"],
+        "INFO": ["team@peerquest.example.com"],
+    },
+}
+# Secrets put into BASE or a case contain this; no output may show it.
+LEAK = "must-not-leak"
+HTTP_HOOK = {
+    "peerquest_alerting_webhook_enabled": True,
+    "peerquest_alerting_webhook_url": f"http://gw.peerquest.example.com/hook-{LEAK}",
+    "peerquest_alerting_routes": {"CRITICAL": ["email", "webhook"], "WARNING": ["email"], "INFO": ["email"]},
 }
 RETENTION = {"DEBUG": 7, "INFO": 30, "WARNING": 90, "ERROR": 365, "CRITICAL": "forever"}
 
@@ -76,6 +88,39 @@ CASES = {
         {"peerquest_logdir_file_mode": "0660"},
         "peerquest_logdir_file_mode must let the app read and write, the reader group at most read",
     ),
+    "email route without recipients": (
+        {"peerquest_alerting_email_recipients": {"CRITICAL": ["oncall@peerquest.example.com"], "WARNING": []}},
+        "peerquest_alerting_email_recipients.WARNING: empty, but peerquest_alerting_routes.WARNING sends WARNING "
+        "alerts by email; add a recipient or drop email from the route",
+    ),
+    "email route, severity absent from recipients": (
+        {
+            "peerquest_alerting_email_recipients": {"CRITICAL": ["oncall@peerquest.example.com"]},
+            "peerquest_alerting_routes": {"CRITICAL": ["email"], "INFO": ["email"]},
+        },
+        "peerquest_alerting_email_recipients.INFO: empty, but peerquest_alerting_routes.INFO sends INFO alerts",
+    ),
+    "SMTP login without TLS": (
+        {"peerquest_alerting_smtp_starttls": False, "peerquest_alerting_smtp_ssl": False},
+        "peerquest_alerting_smtp_user: an SMTP login over a connection without TLS would send the password in "
+        "clear; turn on peerquest_alerting_smtp_starttls or _ssl, or set peerquest_alerting_allow_insecure_transport: "
+        "true",
+    ),
+    "webhook over http": (
+        HTTP_HOOK,
+        "peerquest_alerting_webhook_url: an http:// URL would send the webhook's secret in clear; use https:// or "
+        "set peerquest_alerting_allow_insecure_transport: true",
+    ),
+    "slack and discord over http": (
+        {
+            "peerquest_alerting_slack_enabled": True,
+            "peerquest_alerting_slack_webhook_url": f"http://hooks.slack.example.com/services/{LEAK}",
+            "peerquest_alerting_discord_enabled": True,
+            "peerquest_alerting_discord_webhook_url": f"http://discord.example.com/api/webhooks/{LEAK}",
+            "peerquest_alerting_routes": {"CRITICAL": ["slack", "discord"]},
+        },
+        "peerquest_alerting_slack_webhook_url, peerquest_alerting_discord_webhook_url: an http:// URL",
+    ),
     "missing app account": (
         {"peerquest_app_user": "no-such-account-here"},
         "peerquest_app_user: account 'no-such-account-here' does not exist",
@@ -114,16 +159,35 @@ def test_bad_value_stops_before_any_change(case, tmp_path, ansible_env):
     assert result.returncode != 0, output
     assert expected in output, output
     assert "PLAY [Phase 1 - basic monitoring]" not in output, "the deploying play started"
-    assert "a-password-that-must-not-leak" not in output
+    assert LEAK not in output
 
 
-def test_valid_values_pass_preflight(tmp_path, ansible_env):
+VALID = {
+    "defaults": {},
+    # What the sandbox does: a plain capture relay with a login, webhooks over http.
+    "insecure transport allowed": dict(
+        HTTP_HOOK,
+        peerquest_alerting_smtp_starttls=False,
+        peerquest_alerting_allow_insecure_transport=True,
+    ),
+    # A relay without a login learns no secret: plain SMTP needs no permission.
+    "plain SMTP without a login": {"peerquest_alerting_smtp_starttls": False, "peerquest_alerting_smtp_user": ""},
+    # A severity without recipients is fine when it is not routed to email.
+    "unrouted severity without recipients": {
+        "peerquest_alerting_email_recipients": {"CRITICAL": ["oncall@peerquest.example.com"], "INFO": []},
+        "peerquest_alerting_routes": {"CRITICAL": ["email"], "INFO": []},
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(VALID))
+def test_valid_values_pass_preflight(case, tmp_path, ansible_env):
     # --tags preflight: the deploying play needs a real app host, not this machine.
-    result = run_phase1(tmp_path, ansible_env, {}, "--tags", "preflight")
+    result = run_phase1(tmp_path, ansible_env, VALID[case], "--tags", "preflight")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "PLAY [Phase 1 - basic monitoring]" in output, output
-    assert "a-password-that-must-not-leak" not in output
+    assert LEAK not in output
 
 
 @pytest.mark.parametrize("env", ["production", "staging"])
@@ -153,5 +217,7 @@ def test_example_inventories_pass_every_phases_preflight(env, tmp_path, ansible_
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert "PLAY [Phase 1 preflight]" in output and "PLAY [Phase 2 preflight]" in output
+    # Every role's checks ran (so both phases'), whatever the plays that run them are called.
+    for role in sorted(path.parent.parent.name for path in ROLES.glob("*/tasks/preflight.yml")):
+        assert f"TASK [{role} : " in output, f"{role}: its preflight did not run"
     assert "replace-with-the" not in output  # vaulted values stay out of the output
