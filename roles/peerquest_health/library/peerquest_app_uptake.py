@@ -2,7 +2,9 @@
 """Ansible module: what the running PeerQuest app has taken up of the deployed packages.
 
 Read-only. Looks at the app's service from outside, so it needs neither the
-app's settings module nor its secrets:
+app's settings module nor its secrets. Run it as the app's account: a process's
+open files and environment are readable by its own user (root without
+CAP_SYS_PTRACE, as in a container, is refused).
 
 - PYTHONPATH: the environment of the unit's main process names the ops python dir;
 - LOGGING: a process of the unit holds one of the deployed log files open
@@ -33,22 +35,26 @@ options:
 
 
 def unit_pids(service):
+    """The unit's main process and its descendants (gunicorn's workers)."""
     main = subprocess.run(
         ["systemctl", "show", "-p", "MainPID", "--value", service], capture_output=True, text=True, check=False
     ).stdout.strip()
     if not main.isdigit() or main == "0":
         return []
-    try:
-        with open(f"/proc/{main}/cgroup", encoding="utf-8") as handle:
-            cgroup = handle.read().strip().splitlines()[-1].split(":", 2)[2]
-        for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"):
-            procs = f"{root}{cgroup}/cgroup.procs"
-            if os.path.exists(procs):
-                with open(procs, encoding="utf-8") as handle:
-                    return [int(p) for p in handle.read().split()]
-    except (OSError, IndexError):
-        pass
-    return [int(main)]
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
+                # The command name may hold spaces: the parent pid follows its closing ")".
+                parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    pids = [int(main)]
+    for pid in pids:
+        pids += [child for child, parent in parents.items() if parent == pid]
+    return pids
 
 
 def environ_of(pid):
