@@ -1,21 +1,382 @@
-"""Helpers for the Molecule verify steps (testinfra over the podman backend)."""
+"""Helpers for the Molecule verify steps (testinfra over the podman backend).
 
+Every value a test needs (paths, accounts, URLs, ports, recipients,
+thresholds, secrets) comes from what the scenario deployed:
+$MOLECULE_EPHEMERAL_DIRECTORY/deployed-vars.json, written by the scenario's
+side_effect step (molecule/resources/export-vars.yml) and read once, here, at
+import. A host is named by role ("app": the first host of group
+peerquest_app, "sink": the first of peerquest_sink) or by inventory name; the
+container has the inventory name.
+"""
+
+import functools
+import glob
 import json
 import os
 import shlex
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import testinfra
+import yaml
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "phase1")
-LOG_DIR = "/var/log/peerquest"
-APP_URL = "http://127.0.0.1:8000"
+PROJECT_DIR = os.environ.get(
+    "MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+)
+EPHEMERAL_DIR = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
+DEPLOYED_VARS_FILE = os.path.join(EPHEMERAL_DIR, "deployed-vars.json")
+
+# Group of each role name host() accepts.
+ROLE_GROUPS = {"app": "peerquest_app", "sink": "peerquest_sink"}
+# Alert channel -> the variable holding its URL (the capture sink's hook name is its first path segment).
+CHANNEL_URL_VARS = {
+    "slack": "peerquest_alerting_slack_webhook_url",
+    "discord": "peerquest_alerting_discord_webhook_url",
+    "webhook": "peerquest_alerting_webhook_url",
+}
+# The capture sink's HTTP port when no webhook URL names it (molecule/resources/sink).
+SINK_DEFAULT_HTTP_PORT = 8025
 
 
-def host(role):
-    """The scenario's container for a role: app or sink."""
-    return testinfra.get_host(f"podman://pq-{SCENARIO}-{role}")
+def _load_deployed():
+    if not EPHEMERAL_DIR:
+        raise RuntimeError("MOLECULE_EPHEMERAL_DIRECTORY is not set: run the tests through `molecule verify`")
+    try:
+        with open(DEPLOYED_VARS_FILE, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise RuntimeError(
+            f"{DEPLOYED_VARS_FILE} is missing: run `molecule side-effect -s {SCENARIO}` "
+            "(molecule/resources/export-vars.yml) after converge and before verify"
+        ) from None
+
+
+DEPLOYED = _load_deployed()
+HOSTS = DEPLOYED["hosts"]
+GROUPS = DEPLOYED["groups"]
+
+
+def _no_log_variables():
+    """Names of the options the roles' argument specs mark no_log: the secrets."""
+    names = set()
+    for path in sorted(glob.glob(os.path.join(PROJECT_DIR, "roles", "*", "meta", "argument_specs.yml"))):
+        with open(path, encoding="utf-8") as handle:
+            specs = yaml.safe_load(handle) or {}
+        for entry in (specs.get("argument_specs") or {}).values():
+            for name, option in ((entry or {}).get("options") or {}).items():
+                if isinstance(option, dict) and option.get("no_log"):
+                    names.add(name)
+    return sorted(names)
+
+
+NO_LOG_VARIABLES = _no_log_variables()
+
+
+# ------------------------------------------------------------------ hosts
+
+
+def host_name(role="app"):
+    """Inventory name (= container name) of a role ("app", "sink") or of an inventory name."""
+    if role in HOSTS:
+        return role
+    group = ROLE_GROUPS.get(role, role)
+    members = GROUPS.get(group) or []
+    if not members:
+        raise KeyError(f"no host for {role!r}: group {group!r} is empty or missing in {DEPLOYED_VARS_FILE}")
+    return members[0]
+
+
+def app_hosts():
+    """Inventory names of every app host (group peerquest_app), in inventory order."""
+    return list(GROUPS.get("peerquest_app", []))
+
+
+def sink_hosts():
+    return list(GROUPS.get("peerquest_sink", []))
+
+
+_HOSTS_BY_ID = {}
+
+
+@functools.cache
+def _testinfra_host(name):
+    target = testinfra.get_host(f"podman://{name}")
+    _HOSTS_BY_ID[id(target)] = name
+    return target
+
+
+def host(role="app"):
+    """The testinfra host of a role or inventory name."""
+    return _testinfra_host(host_name(role))
+
+
+def _name(target):
+    """Inventory name of a role, an inventory name or a host() object."""
+    if isinstance(target, str):
+        return host_name(target)
+    try:
+        return _HOSTS_BY_ID[id(target)]
+    except KeyError:
+        raise ValueError(f"{target!r} did not come from pqtest.host()") from None
+
+
+def V(host_role="app"):  # noqa: N802 - short on purpose: V()["peerquest_logdir_path"]
+    """Every peerquest_* variable of a host as deployed (resolved), plus inventory_hostname."""
+    return HOSTS[_name(host_role)]
+
+
+# ------------------------------------------------------------ derived values
+
+
+def log_dir(h="app"):
+    return V(h)["peerquest_logdir_path"]
+
+
+def log_group(h="app"):
+    return V(h)["peerquest_logdir_group"]
+
+
+def log_path(name, h="app"):
+    return f"{log_dir(h)}/{name}"
+
+
+def monitoring_log_dir(h="app"):
+    return V(h)["peerquest_alerting_log_dir"]
+
+
+def monitoring_log(h="app"):
+    return f"{monitoring_log_dir(h)}/monitoring.log"
+
+
+def app_user(h="app"):
+    return V(h)["peerquest_app_user"]
+
+
+def app_group(h="app"):
+    return V(h)["peerquest_app_group"]
+
+
+def app_dir(h="app"):
+    return V(h)["peerquest_app_dir"]
+
+
+def app_python(h="app"):
+    return V(h)["peerquest_app_python"]
+
+
+def app_service(h="app"):
+    return V(h)["peerquest_app_service"]
+
+
+def alert_user(h="app"):
+    return V(h)["peerquest_alerting_user"]
+
+
+def monitor_user(h="app"):
+    return V(h)["peerquest_monitors_user"]
+
+
+def alert_command(h="app"):
+    return V(h)["peerquest_alerting_command_path"]
+
+
+def monitor_command(h="app"):
+    return V(h)["peerquest_monitors_command_path"]
+
+
+def alert_cmd(h="app"):
+    """Shell words running the alert command as the alert account."""
+    return f"sudo -u {shlex.quote(alert_user(h))} {shlex.quote(alert_command(h))}"
+
+
+def monitor_cmd(h="app"):
+    """Shell words running the monitor command as the monitoring account."""
+    return f"sudo -u {shlex.quote(monitor_user(h))} {shlex.quote(monitor_command(h))}"
+
+
+def ops_config_dir(h="app"):
+    return V(h)["peerquest_app_ops_config_dir"]
+
+
+def ops_python_dir(h="app"):
+    return V(h)["peerquest_app_ops_python_dir"]
+
+
+def ops_lib_dir(h="app"):
+    return V(h)["peerquest_app_ops_lib_dir"]
+
+
+def ops_state_dir(h="app"):
+    return V(h)["peerquest_app_ops_state_dir"]
+
+
+def integrity_result_file(h="app"):
+    return V(h)["peerquest_app_integrity_result_file"]
+
+
+def monitors_state_dir(h="app"):
+    return V(h)["peerquest_monitors_state_dir"]
+
+
+def lock_dir(h="app"):
+    return f"{monitors_state_dir(h)}/locks"
+
+
+def alert_state_dir(h="app"):
+    return V(h)["peerquest_alerting_state_dir"]
+
+
+def spool_dir(h="app"):
+    return V(h)["peerquest_alerting_spool_dir"]
+
+
+def app_url(h="app"):
+    """Base URL where the app answers on its own host (no trailing slash)."""
+    return V(h)["peerquest_app_local_url"].rstrip("/")
+
+
+def http_host(h="app"):
+    """Host header every request to the app sends."""
+    return V(h)["peerquest_app_http_host"] or urlsplit(app_url(h)).netloc
+
+
+def subject(severity, h="app"):
+    return V(h)["peerquest_alerting_subject"].format(severity=severity)
+
+
+def recipients(severity, h="app"):
+    return list((V(h)["peerquest_alerting_email_recipients"] or {}).get(severity) or [])
+
+
+def routes(severity, h="app"):
+    return list((V(h)["peerquest_alerting_routes"] or {}).get(severity) or [])
+
+
+def hook_name(channel, h="app"):
+    """The capture sink's name for a webhook channel: the first path segment after /hook/."""
+    parts = urlsplit(V(h)[CHANNEL_URL_VARS[channel]]).path.strip("/").split("/")
+    assert len(parts) >= 2 and parts[0] == "hook", f"{CHANNEL_URL_VARS[channel]} does not point at the capture sink"
+    return parts[1]
+
+
+def sink_url(h="app"):
+    """Base URL of the capture sink's HTTP side, as seen on the sink itself."""
+    for var in CHANNEL_URL_VARS.values():
+        parts = urlsplit(V(h).get(var) or "")
+        if parts.path.startswith("/hook/") and parts.port:
+            return f"http://127.0.0.1:{parts.port}"
+    return f"http://127.0.0.1:{SINK_DEFAULT_HTTP_PORT}"
+
+
+def smtp_port(h="app"):
+    return int(V(h)["peerquest_alerting_smtp_port"])
+
+
+LEVELS = {"NOTSET": 0, "DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+
+
+def _merged(base, overrides):
+    """base with overrides merged in recursively (Ansible's combine(recursive=true))."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _present(specs):
+    return {name: spec for name, spec in specs.items() if (spec or {}).get("state", "present") != "absent"}
+
+
+def logging_handlers(h="app"):
+    """The LOGGING handlers the inventory asks for (overrides merged, absent ones dropped)."""
+    v = V(h)
+    return _present(_merged(v["peerquest_logging_handlers"], v.get("peerquest_logging_handlers_overrides") or {}))
+
+
+def logging_loggers(h="app"):
+    v = V(h)
+    return _present(_merged(v["peerquest_logging_loggers"], v.get("peerquest_logging_loggers_overrides") or {}))
+
+
+def log_files(h="app"):
+    """Names (relative to the log directory) of every file a handler writes, sorted."""
+    return sorted({spec["filename"] for spec in logging_handlers(h).values() if spec.get("filename")})
+
+
+def _level(spec, default="NOTSET"):
+    return LEVELS[str((spec or {}).get("level", default)).upper()]
+
+
+def files_receiving(logger, level, h="app"):
+    """The log files a record of level from logger must land in, by Python's logging rules on the
+    deployed configuration: the logger's level, its handlers, then (when it propagates) the root's
+    handlers; every handler filters by its own level. A logger that does not propagate also has
+    peerquest_logging_critical_handler (the contract: every CRITICAL record reaches that file)."""
+    handlers = logging_handlers(h)
+    root = V(h).get("peerquest_logging_root") or {}
+    critical = V(h).get("peerquest_logging_critical_handler") or ""
+    spec = logging_loggers(h).get(logger)
+    number = LEVELS[level]
+    names = []
+    propagate = True
+    if spec is not None:
+        effective = _level(spec) or _level(root, "WARNING")
+        if effective > number:
+            return []
+        names += list(spec.get("handlers", []))
+        propagate = spec.get("propagate", True) is not False
+        if not propagate and critical in handlers and critical not in names:
+            names.append(critical)
+    elif _level(root, "WARNING") > number:
+        return []
+    if propagate:
+        names += list(root.get("handlers", []))
+    return sorted(
+        {
+            handlers[name]["filename"]
+            for name in names
+            if name in handlers and handlers[name].get("filename") and _level(handlers[name]) <= number
+        }
+    )
+
+
+def file_handler(filename, h="app"):
+    """The handler spec writing a log file (its level, formatter ...)."""
+    return next(spec for spec in logging_handlers(h).values() if spec.get("filename") == filename)
+
+
+def retention_days(filename, h="app"):
+    """Days a log file in the log directory is kept ("forever" or an int), as the policy says."""
+    v = V(h)
+    path = log_path(filename, h)
+    per_file = v.get("peerquest_logrotate_file_retention") or {}
+    days = per_file.get(path, per_file.get(filename))
+    if days is None:
+        level = str(file_handler(filename, h).get("level", "NOTSET")).upper()
+        days = v["peerquest_logrotate_retention_days"][level]
+    return days if days == "forever" else int(days)
+
+
+def secrets(h="app"):
+    """The deployed values of every no_log variable (vault-backed), with the secret parts of URLs."""
+    values = set()
+    for name in NO_LOG_VARIABLES:
+        value = V(h).get(name)
+        if not isinstance(value, str) or len(value) < 4:
+            continue
+        values.add(value)
+        parts = urlsplit(value)
+        if parts.scheme and parts.netloc:
+            values.update(x for x in (parts.path, parts.query, parts.password) if x and len(x) >= 8)
+    return sorted(values)
+
+
+# ------------------------------------------------------------------- HTTP
 
 
 def marker(prefix="pq"):
@@ -40,15 +401,49 @@ def http_json(target, method, url, **kwargs):
     return status, json.loads(body) if body else None
 
 
-def log_through_django(app, logger, level, message, count=1):
+def app_http(method, path, h="app", headers=None, **kwargs):
+    """A request to the app on its own host, at peerquest_app_local_url, with the deployed Host header."""
+    headers = {"Host": http_host(h), **(headers or {})}
+    return http(host(_name(h)), method, app_url(h) + path, headers=headers, **kwargs)
+
+
+def app_json(method, path, h="app", **kwargs):
+    status, body = app_http(method, path, h=h, **kwargs)
+    return status, json.loads(body) if body else None
+
+
+def app_curl(path, h="app"):
+    """curl arguments (shell words) for a request to the app, Host header included."""
+    return f"-H {shlex.quote('Host: ' + http_host(h))} {shlex.quote(app_url(h) + path)}"
+
+
+def log_through_django(h, logger, level, message, count=1):
     """Make the running gunicorn workers log, as the real app would."""
-    status, body = http(
-        app,
+    status, body = app_http(
         "POST",
-        f"{APP_URL}/standin/log/",
+        "/standin/log/",
+        h=_name(h),
         data={"logger": logger, "level": level, "message": message, "count": count},
     )
     assert status == 204, body
+
+
+# ------------------------------------------------------------- the sink
+
+
+def captured_mail(sink="sink"):
+    status, mails = http_json(host(_name(sink)), "GET", f"{sink_url()}/_captured/mail")
+    assert status == 200
+    return mails
+
+
+def captured_hooks(channel, sink="sink"):
+    status, items = http_json(host(_name(sink)), "GET", f"{sink_url()}/_captured/hooks/{hook_name(channel)}")
+    assert status == 200
+    return items
+
+
+# ------------------------------------------------------------ host helpers
 
 
 def file_lines(target, path):
@@ -66,25 +461,16 @@ def wait_for(predicate, timeout=30, interval=0.5, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def captured_mail(sink):
-    status, mails = http_json(sink, "GET", "http://127.0.0.1:8025/_captured/mail")
-    assert status == 200
-    return mails
-
-
-SPOOL_DIR = "/var/spool/peerquest-alert"
-
-
-def make_spool_due(app):
+def make_spool_due(app="app"):
     """Pull every pending delivery's next attempt to now, instead of waiting out the backoff."""
-    app.check_output(
-        f'for f in {SPOOL_DIR}/*.json; do [ -e "$f" ] || continue; '
+    host(_name(app)).check_output(
+        f'for f in {shlex.quote(spool_dir(app))}/*.json; do [ -e "$f" ] || continue; '
         'sed -i -E \'s/"next_attempt": [0-9.]+/"next_attempt": 0/\' "$f"; done'
     )
 
 
-def spooled(app):
-    return app.check_output(f"ls {SPOOL_DIR}").split()
+def spooled(app="app"):
+    return host(_name(app)).check_output(f"ls {shlex.quote(spool_dir(app))}").split()
 
 
 def output(target, command):
@@ -92,3 +478,62 @@ def output(target, command):
     result = target.run(command)
     assert result.rc == 0, result.stderr
     return result.stdout_bytes.decode("utf-8", "replace")
+
+
+def line_count(target, path):
+    """Lines in a file now (0 when it is missing): where to start reading what comes next."""
+    result = target.run(f"wc -l < {shlex.quote(path)}")
+    return int(result.stdout.strip() or 0) if result.rc == 0 else 0
+
+
+def lines_after(target, path, count):
+    """The lines of a file after its first count lines."""
+    return output(target, f"tail -n +{int(count) + 1} {shlex.quote(path)}").splitlines()
+
+
+# Runs on the app host as root: manage.py as the app's unit runs the app (its
+# account, directory, Environment= and EnvironmentFile=, read from systemd now).
+# Values travel in the environment only (--setenv NAME takes the value from
+# systemd-run's own environment), never on a command line.
+_MANAGE = r"""
+import json, os, shlex, subprocess, sys
+spec = json.loads(sys.argv[1])
+shown = subprocess.run(
+    ["systemctl", "show", "-p", "Environment", "-p", "EnvironmentFiles", "--", spec["unit"]],
+    capture_output=True, text=True, check=True,
+).stdout
+env, files = {}, []
+for line in shown.splitlines():
+    key, _, value = line.partition("=")
+    if key == "Environment":
+        for item in shlex.split(value):
+            name, sep, text = item.partition("=")
+            if sep:
+                env[name] = text
+    elif key == "EnvironmentFiles" and value:
+        path, _, flags = value.rpartition(" (")
+        files.append(("-" if "ignore_errors=yes" in flags else "") + (path or value))
+cmd = ["systemd-run", "--wait", "--pipe", "--quiet", "--collect", "--service-type=exec",
+       "--uid=" + spec["user"], "--gid=" + spec["group"], "--working-directory=" + spec["dir"]]
+cmd += ["--property=EnvironmentFile=" + path for path in files]
+cmd += ["--setenv=" + name for name in sorted(env)]
+cmd += ["--", spec["python"], "manage.py", *spec["args"]]
+os.execvpe(cmd[0], cmd, {**os.environ, **env})
+"""
+
+
+def manage(h, *args, check=True):
+    """Run the app's manage.py with args in the app's real environment; the command result."""
+    name = _name(h)
+    spec = {
+        "unit": app_service(name),
+        "user": app_user(name),
+        "group": app_group(name),
+        "dir": app_dir(name),
+        "python": app_python(name),
+        "args": list(args),
+    }
+    result = host(name).run(f"python3 -c {shlex.quote(_MANAGE)} {shlex.quote(json.dumps(spec))}")
+    if check:
+        assert result.rc == 0, f"manage.py {' '.join(args)} failed ({result.rc}): {result.stdout}{result.stderr}"
+    return result
