@@ -7,6 +7,7 @@ import os.path
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FILE_HANDLER_CLASS = "peerquest_logging.handlers.PrivateWatchedFileHandler"
+FORMATTER_CLASS = "peerquest_logging.formatters.ZonedFormatter"
 MASK_FILTER = "mask_secrets"
 
 
@@ -93,7 +94,11 @@ def logging_config(
         "version": 1,
         "disable_existing_loggers": bool(disable_existing),
         "filters": filters,
-        "formatters": _present(formatters),
+        # Timestamps carry their UTC offset unless a formatter names its own class.
+        "formatters": {
+            name: spec if "class" in spec or "()" in spec else {**spec, "class": FORMATTER_CLASS}
+            for name, spec in _present(formatters).items()
+        },
         "handlers": built_handlers,
         "loggers": {
             name: _logger(spec, attach_critical=spec.get("propagate", True) is False)
