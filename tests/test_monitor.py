@@ -4,6 +4,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import ROLES, load_module
@@ -507,24 +508,66 @@ def test_follower_alerts_each_critical_line_once(follower):
     assert "ledger mismatch" in calls()[0]["stdin"]
 
 
-def test_performance_thresholds_and_degradation(monitor):
+PERFORMANCE = {
+    "window_seconds": 3600,
+    "slow_regex": r"(?i)\bslow\b",
+    "slow_threshold": 10,
+    "slow_severity": "WARNING",
+    "db_error_regex": "database.*(error|timeout|connection)",
+    "db_error_threshold": 0,
+    "db_error_severity": "CRITICAL",
+    "duration_regex": r"(?:took|duration[=:]?)\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s)\b",
+    "degradation_percent": 200,
+    "degradation_severity": "WARNING",
+    "min_samples": 3,
+}
+T0 = 1_800_000_000  # a whole minute, far from a DST change: the clock run_performance is given
+
+
+def lines_at(log, *entries):
+    """Log lines stamped with a given time (not now), as the app writes them."""
+    with open(log, "a", encoding="utf-8") as handle:
+        for level, text, when in entries:
+            stamp_ = time.strftime("%Y-%m-%d %H:%M:%S,000", time.localtime(when))
+            handle.write(f"{level} {stamp_} views 1 2 {text}\n")
+
+
+def test_performance_slow_and_database_error_thresholds(monitor):
     m, log, calls = monitor
-    m.config["performance"] = {
-        "log_file": str(log),
-        "window_seconds": 3600,
-        "slow_regex": r"(?i)\bslow\b",
-        "slow_threshold": 10,
-        "slow_severity": "WARNING",
-        "db_error_regex": "database.*(error|timeout|connection)",
-        "db_error_threshold": 0,
-        "db_error_severity": "CRITICAL",
-        "duration_regex": r"(?:took|duration[=:]?)\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s)\b",
-        "degradation_percent": 200,
-        "degradation_severity": "WARNING",
-        "min_samples": 1,
-    }
-    lines(log, *[("WARNING", "slow query took 800ms", 60)] * 10)
+    m.config["performance"] = dict(PERFORMANCE, log_file=str(log))
+    lines(log, *[("WARNING", "slow query", 60)] * 10)
     assert pm.run_performance(m) == []  # 10 slow operations: at the threshold
-    lines(log, ("WARNING", "slow query took 900ms", 30), ("ERROR", "database connection timeout", 30))
+    lines(log, ("WARNING", "slow query", 30), ("ERROR", "database connection timeout", 30))
     assert sorted(pm.run_performance(m)) == ["db_errors", "slow"]
     assert {c["argv"][1] for c in calls()} == {"CRITICAL", "WARNING"}
+
+
+@pytest.mark.parametrize(
+    "hours, current, degraded",
+    [
+        (3, 2.0, False),  # below the threshold
+        (3, 3.0, False),  # exactly +200 % over the 1.0 s baseline: not "more than"
+        (3, 3.05, True),  # just above it
+        (3, 30.0, True),
+        (2, 30.0, False),  # two hourly samples: the baseline is not trusted yet (min_samples 3)
+    ],
+)
+def test_performance_degradation_against_the_hourly_baseline(monitor, hours, current, degraded):
+    m, log, calls = monitor
+    m.config["performance"] = dict(PERFORMANCE, log_file=str(log))
+    # One sample per hour: timed operations averaging 1.0 s (in ms and s), none slow.
+    for hour in range(hours):
+        now = T0 + hour * 3600
+        lines_at(log, ("INFO", "GET /quests/ took 800ms", now - 120), ("INFO", "POST /apply/ duration=1.2s", now - 60))
+        assert pm.run_performance(m, now=now) == []
+    baseline = json.loads(Path(m.state_path("performance")).read_text())["baselines"]["duration"]
+    assert baseline["samples"] == hours and baseline["value"] == pytest.approx(1.0)
+    now = T0 + hours * 3600
+    lines_at(log, ("INFO", f"GET /quests/ took {current}s", now - 30))
+    assert pm.run_performance(m, now=now) == (["degradation"] if degraded else [])
+    alerts = [c for c in calls() if c["argv"][c["argv"].index("--key") + 1] == "app1:performance:degradation"]
+    assert len(alerts) == int(degraded)
+    if degraded:
+        assert alerts[0]["argv"][:2] == ["--severity", "WARNING"]
+        assert f"mean operation time {current:.2f}s over 1 timed operations" in alerts[0]["stdin"]
+        assert "200% above the baseline 1.00s" in alerts[0]["stdin"]

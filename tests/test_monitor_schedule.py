@@ -1,11 +1,17 @@
 """The cron schedule the peerquest_monitors role writes."""
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 import yaml
 from conftest import ROLES, load_module
 
 ROLE = ROLES / "peerquest_monitors"
-plugin = load_module(ROLE / "filter_plugins" / "peerquest_monitors.py", "pq_monitors_plugin")
+PLUGIN = ROLE / "filter_plugins" / "peerquest_monitors.py"
+plugin = load_module(PLUGIN, "pq_monitors_plugin")
 JOBS = {
     name: dict(job, command=f"/usr/local/bin/{name}")
     for name, job in yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["peerquest_monitors_jobs"].items()
@@ -38,12 +44,41 @@ def test_every_row_of_the_plan_is_scheduled():
     assert schedule["review"].split()[1:] == ["6", "1", "*", "*"]
 
 
+# Prints every host's schedule as JSON, in a process of its own.
+SCHEDULE_SCRIPT = """
+import importlib.machinery, importlib.util, json, sys
+loader = importlib.machinery.SourceFileLoader("plugin", sys.argv[1])
+spec = importlib.util.spec_from_loader("plugin", loader)
+plugin = importlib.util.module_from_spec(spec)
+loader.exec_module(plugin)
+jobs = json.loads(sys.argv[2])
+print(json.dumps({host: plugin.cron_jobs(jobs, host, "app1") for host in sys.argv[3:]}, sort_keys=True))
+"""
+HOSTS = [f"app{i}" for i in range(20)] + ["questhub-web-01.internal", "pq-custom_site-app2"]
+
+
+def schedule_in_a_new_process(hash_seed):
+    """What another ansible-playbook run (another process, another str hash seed) would compute."""
+    env = dict(os.environ, PYTHONHASHSEED=str(hash_seed))
+    result = subprocess.run(
+        [sys.executable, "-c", SCHEDULE_SCRIPT, str(PLUGIN), json.dumps(JOBS), *HOSTS],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    return json.loads(result.stdout)
+
+
 def test_minutes_are_spread_across_hosts_but_stable():
-    minutes = {plugin.cron_schedule("1h", f"app{i}", "integrity").split()[0] for i in range(20)}
+    minutes = {plugin.cron_schedule("1h", host, "integrity").split()[0] for host in HOSTS}
     assert len(minutes) > 10
-    assert plugin.cron_schedule("5m", "app1", "errors") == plugin.cron_schedule("5m", "app1", "errors")
     start = int(plugin.cron_schedule("5m", "app1", "errors").split("-")[0])
     assert 0 <= start < 5
+    # Stable: every run (a new process each time) writes the same cron file, so a re-run changes nothing.
+    first, second = schedule_in_a_new_process(1), schedule_in_a_new_process(2)
+    assert first == second
+    assert first == {host: plugin.cron_jobs(JOBS, host, "app1") for host in HOSTS}
 
 
 def test_integrity_runs_on_exactly_one_host():
