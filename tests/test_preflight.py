@@ -1,13 +1,28 @@
-"""A wrong inventory value stops phase 1 before any host changes.
+"""A wrong inventory value stops the run before any host changes.
 
-Runs the real playbooks/phase1.yml in check mode against this machine: the
-preflight play must fail, naming the variable, and the deploying play must
-never start.
+Runs the real playbooks (phase1.yml, phase2.yml) in check mode against this
+machine, with `--tags preflight` so that nothing past the checks could run
+here even if a check were missing: the preflight play must fail, naming the
+variable, and the deploying play must never start. Each case is one
+inventory host (this machine again) with its wrong setting; cases aimed at the
+same task share a run (see run_cases).
+
+Every check in every roles/*/tasks/preflight.yml (each assert, each item of a
+loop-style assert, each condition of a multi-condition assert, each argument
+spec) must be made to fail by at least one case below, and the case must fail
+at that very check: a small callback plugin records which task, item and
+condition failed. `python tests/test_preflight.py` prints the checks and the
+cases that cover them.
 """
 
 import json
+import re
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import pytest
+import yaml
 from conftest import ROLES, ROOT, VENV_BIN, run
 
 # Valid values for a run against this machine (the app account is root here).
@@ -33,85 +48,292 @@ HTTP_HOOK = {
     "peerquest_alerting_routes": {"CRITICAL": ["email", "webhook"], "WARNING": ["email"], "INFO": ["email"]},
 }
 RETENTION = {"DEBUG": 7, "INFO": 30, "WARNING": 90, "ERROR": 365, "CRITICAL": "forever"}
+PATTERN = {"name": "rollback", "label": "Rolled back", "regex": "rolled back", "severity": "CRITICAL", "threshold": 0}
+RATE = {
+    "name": "approval",
+    "label": "Application approval",
+    "failure": "Application approval failed",
+    "success": "Application approved",
+    "max_percent": 5,
+    "min_events": 20,
+    "severity": "WARNING",
+}
+DEPLOYING_PLAYS = ("PLAY [Phase 1 - basic monitoring]", "PLAY [Phase 2 - automated monitoring]")
+# The roles only phase 2 deploys; their cases run playbooks/phase2.yml.
+PHASE2_ONLY = {"peerquest_monitors"}
+
+
+def spec(role):
+    return f"{role} : Validate {role} variables against meta/argument_specs.yml"
+
+
+# ---------------------------------------------------------------- the cases
+# name: (target check, overrides of BASE, text the failure must show).
+# A target is "role : task name", and for a check with several items or
+# conditions "role : task name | text": a piece of exactly one item's msg (or
+# string item) or of exactly one condition.
+APP_PATHS = (
+    "peerquest_app_dir",
+    "peerquest_app_python",
+    "peerquest_app_ops_python_dir",
+    "peerquest_app_ops_lib_dir",
+    "peerquest_app_ops_config_dir",
+    "peerquest_app_ops_state_dir",
+    "peerquest_app_integrity_result_file",
+)
+ALERTING_TIMINGS = (
+    "peerquest_alerting_dedup_window_minutes must be >= 0, peerquest_alerting_retry_base_seconds > 0, "
+    "peerquest_alerting_retry_max_seconds >= the base, peerquest_alerting_log_retention_days > 0, "
+    "peerquest_alerting_smtp_timeout and peerquest_alerting_http_timeout > 0"
+)
+ROUTES = "peerquest_alerting_routes / peerquest_alerting_selftest_channels: every severity must be CRITICAL, WARNING"
+THRESHOLDS = "peerquest_monitors : Check thresholds and windows | "
 
 CASES = {
+    # ------------------------------------------------------ peerquest_app
+    "app: not a boolean": (
+        spec("peerquest_app"),
+        {"peerquest_app_reload_enabled": "sometimes"},
+        "peerquest_app_reload_enabled",
+    ),
+    **{
+        f"app: relative {var}": (
+            f"peerquest_app : Check that paths are absolute | {var}",
+            {var: "relative/path"},
+            f"{var} must be an absolute path, got 'relative/path'",
+        )
+        for var in APP_PATHS
+    },
+    "missing app account": (
+        "peerquest_app : Check that the app account exists",
+        {"peerquest_app_user": "no-such-account-here"},
+        "peerquest_app_user: account 'no-such-account-here' does not exist",
+    ),
+    "app: local URL with a path": (
+        "peerquest_app : Check the app's local URL and Host header | peerquest_app_local_url is match",
+        {"peerquest_app_local_url": "http://127.0.0.1:8000/"},
+        "peerquest_app_local_url must be a base URL like http://127.0.0.1:8000 (no path, no trailing slash), "
+        "got 'http://127.0.0.1:8000/'",
+    ),
+    "app: Host header with a path": (
+        "peerquest_app : Check the app's local URL and Host header | peerquest_app_http_host is match",
+        {"peerquest_app_http_host": "questhub.internal/health"},
+        "peerquest_app_http_host must be a host name (optionally :port) or empty, got 'questhub.internal/health'",
+    ),
+    # --------------------------------------------------- peerquest_logdir
+    "logdir: not a choice": (
+        spec("peerquest_logdir"),
+        {"peerquest_logdir_state": "gone"},
+        "peerquest_logdir_state",
+    ),
+    "logdir: relative path": (
+        "peerquest_logdir : Check the log directory path | is match('/')",
+        {"peerquest_logdir_path": "var/log/peerquest"},
+        "peerquest_logdir_path must be an absolute directory of its own, got 'var/log/peerquest'",
+    ),
+    "logdir: a shared directory": (
+        "peerquest_logdir : Check the log directory path | not in",
+        {"peerquest_logdir_path": "/var/log"},
+        "peerquest_logdir_path must be an absolute directory of its own, got '/var/log'",
+    ),
+    "logdir: directory mode not octal": (
+        "peerquest_logdir : Check the directory mode | is match(",
+        {"peerquest_logdir_dir_mode": "u=rwx,g=rx"},
+        "peerquest_logdir_dir_mode must be an octal mode giving the app (owner) rwx, others nothing and the reader "
+        "group no write (e.g. \"2750\"), got 'u=rwx,g=rx'",
+    ),
+    "world-readable log directory": (
+        "peerquest_logdir : Check the directory mode | ) % 8 == 0",
+        {"peerquest_logdir_dir_mode": "2755"},
+        "peerquest_logdir_dir_mode must be an octal mode giving the app (owner) rwx, others nothing",
+    ),
+    "logdir: group-writable directory": (
+        "peerquest_logdir : Check the directory mode | // 8) % 8 in",
+        {"peerquest_logdir_dir_mode": "2770"},
+        "peerquest_logdir_dir_mode must be an octal mode giving the app (owner) rwx, others nothing and the reader "
+        "group no write (e.g. \"2750\"), got '2770'",
+    ),
+    "logdir: directory the app cannot write": (
+        "peerquest_logdir : Check the directory mode | // 64) % 8 == 7",
+        {"peerquest_logdir_dir_mode": "2550"},
+        "peerquest_logdir_dir_mode must be an octal mode giving the app (owner) rwx, others nothing and the reader "
+        "group no write (e.g. \"2750\"), got '2550'",
+    ),
+    "logdir: file mode not octal": (
+        "peerquest_logdir : Check the file mode | is match(",
+        {"peerquest_logdir_file_mode": "rw-r-----"},
+        "peerquest_logdir_file_mode must let the app read and write, the reader group at most read and others "
+        "nothing (e.g. \"0640\"), got 'rw-r-----'",
+    ),
+    "logdir: world-readable files": (
+        "peerquest_logdir : Check the file mode | ) % 8 == 0",
+        {"peerquest_logdir_file_mode": "0644"},
+        "peerquest_logdir_file_mode must let the app read and write, the reader group at most read and others "
+        "nothing (e.g. \"0640\"), got '0644'",
+    ),
+    "group-writable log files": (
+        "peerquest_logdir : Check the file mode | // 8) % 8 in",
+        {"peerquest_logdir_file_mode": "0660"},
+        "peerquest_logdir_file_mode must let the app read and write, the reader group at most read",
+    ),
+    "logdir: files the app cannot write": (
+        "peerquest_logdir : Check the file mode | // 64 in",
+        {"peerquest_logdir_file_mode": "0440"},
+        "peerquest_logdir_file_mode must let the app read and write, the reader group at most read and others "
+        "nothing (e.g. \"0640\"), got '0440'",
+    ),
+    # -------------------------------------------------- peerquest_logging
+    "logging: not a boolean": (
+        spec("peerquest_logging"),
+        {"peerquest_logging_disable_existing_loggers": "sometimes"},
+        "peerquest_logging_disable_existing_loggers",
+    ),
+    # The filter's rules one by one: tests/test_logging_config.py.
     "unknown log level": (
+        "peerquest_logging : Check handlers, loggers and levels",
         {"peerquest_logging_handlers_overrides": {"file": {"level": "VERBOSE"}}},
         "peerquest_logging_handlers.file.level: unknown log level 'VERBOSE'",
     ),
     "unknown logger level": (
+        "peerquest_logging : Check handlers, loggers and levels",
         {"peerquest_logging_loggers_overrides": {"quests": {"level": "LOUD"}}},
         "peerquest_logging_loggers.quests.level: unknown log level 'LOUD'",
     ),
     "logger with unknown handler": (
+        "peerquest_logging : Check handlers, loggers and levels",
         {"peerquest_logging_loggers_overrides": {"quests": {"handlers": ["nope"]}}},
         "peerquest_logging_loggers.quests.handlers: no handler named 'nope'",
     ),
-    "negative retention": (
-        {"peerquest_logrotate_retention_days": dict(RETENTION, INFO=-5)},
-        "peerquest_logrotate_retention_days.INFO: retention must be at least 1 day, got -5",
+    # --------------------------------------------------- peerquest_health
+    "wrong type": (
+        spec("peerquest_health"),
+        {"peerquest_health_min_free_disk_mb": "plenty"},
+        "peerquest_health_min_free_disk_mb",
     ),
-    "non-integer retention": (
-        {"peerquest_logrotate_retention_days": dict(RETENTION, ERROR="a year")},
-        "peerquest_logrotate_retention_days.ERROR: retention must be a whole number of days or 'forever'",
+    "health: integrity result never too old": (
+        "peerquest_health : Check the health settings | peerquest_health_integrity_max_age_hours",
+        {"peerquest_health_integrity_max_age_hours": 0},
+        "peerquest_health_integrity_max_age_hours must be > 0, got 0",
     ),
-    "missing SMTP password": (
-        {"peerquest_alerting_smtp_password": ""},
-        "peerquest_alerting_smtp_password is empty but peerquest_alerting_smtp_user is set and email is on",
+    "health: negative free disk": (
+        "peerquest_health : Check the health settings | peerquest_health_min_free_disk_mb",
+        {"peerquest_health_min_free_disk_mb": -1},
+        "peerquest_health_min_free_disk_mb must be >= 0, got -1",
     ),
-    "invalid recipient address": (
-        {"peerquest_alerting_email_recipients": {"CRITICAL": ["oncall-at-peerquest"]}},
-        "peerquest_alerting_email_recipients.CRITICAL: not an email address: 'oncall-at-peerquest'",
+    "health: model without its app label": (
+        "peerquest_health : Check the health settings | peerquest_health_models",
+        {"peerquest_health_models": {"quests": "quests.Quest", "participants": "QuestParticipant"}},
+        "peerquest_health_models: every value must be 'app_label.ModelName', got \"QuestParticipant\"",
     ),
-    "invalid sender address": (
-        {"peerquest_alerting_email_from": "monitoring@"},
-        "peerquest_alerting_email_from: not an email address: 'monitoring@'",
+    "health: local URL without a scheme": (
+        "peerquest_health : Check the health settings | peerquest_health_local_url",
+        {"peerquest_health_local_url": "127.0.0.1:8000"},
+        "peerquest_health_local_url must be an http(s) URL, got '127.0.0.1:8000'",
+    ),
+    "health: short token": (
+        "peerquest_health : Check the health settings | peerquest_health_token",
+        {"peerquest_health_token": LEAK},
+        f"peerquest_health_token must be at least 16 characters when set, got {len(LEAK)}",
+    ),
+    # ------------------------------------------------- peerquest_alerting
+    "alerting: not a port number": (
+        spec("peerquest_alerting"),
+        {"peerquest_alerting_smtp_port": "twenty-five"},
+        "peerquest_alerting_smtp_port",
+    ),
+    "alerting: STARTTLS and SSL": (
+        "peerquest_alerting : Check the SMTP settings | exclude each other",
+        {"peerquest_alerting_smtp_ssl": True},
+        "peerquest_alerting_smtp_starttls and peerquest_alerting_smtp_ssl exclude each other; set one to false",
     ),
     "STARTTLS without a host": (
+        "peerquest_alerting : Check the SMTP settings | peerquest_alerting_smtp_host is empty",
         {"peerquest_alerting_smtp_host": "", "peerquest_alerting_smtp_starttls": True},
         "peerquest_alerting_smtp_host is empty but peerquest_alerting_email_enabled is true and "
         "peerquest_alerting_smtp_starttls asks for STARTTLS",
     ),
-    "wrong type": (
-        {"peerquest_health_min_free_disk_mb": "plenty"},
-        "peerquest_health_min_free_disk_mb",
+    "missing SMTP password": (
+        "peerquest_alerting : Check the SMTP settings | peerquest_alerting_smtp_password is empty",
+        {"peerquest_alerting_smtp_password": ""},
+        "peerquest_alerting_smtp_password is empty but peerquest_alerting_smtp_user is set and email is on",
     ),
-    "not a choice": (
-        {"peerquest_logrotate_frequency": "yearly"},
-        "peerquest_logrotate_frequency",
+    "alerting: port 0": (
+        "peerquest_alerting : Check the SMTP settings | peerquest_alerting_smtp_port must be",
+        {"peerquest_alerting_smtp_port": 0},
+        "peerquest_alerting_smtp_port must be 1-65535, got 0",
     ),
-    "world-readable log directory": (
-        {"peerquest_logdir_dir_mode": "2755"},
-        "peerquest_logdir_dir_mode must be an octal mode giving others nothing",
+    "alerting: subject without the severity": (
+        "peerquest_alerting : Check the SMTP settings | peerquest_alerting_subject",
+        {"peerquest_alerting_subject": "PeerQuest Alert"},
+        "peerquest_alerting_subject must contain {severity}, got 'PeerQuest Alert'",
     ),
-    "group-writable log files": (
-        {"peerquest_logdir_file_mode": "0660"},
-        "peerquest_logdir_file_mode must let the app read and write, the reader group at most read",
+    "alerting: recipients of an unknown severity": (
+        "peerquest_alerting : Check the alert severities",
+        {"peerquest_alerting_email_recipients": dict(BASE["peerquest_alerting_email_recipients"], DEBUG=[])},
+        "peerquest_alerting_email_recipients: unknown severity DEBUG; use CRITICAL, WARNING or INFO",
+    ),
+    "invalid recipient address": (
+        "peerquest_alerting : Check the email addresses",
+        {"peerquest_alerting_email_recipients": {"CRITICAL": ["oncall-at-peerquest"]}},
+        "peerquest_alerting_email_recipients.CRITICAL: not an email address: 'oncall-at-peerquest'",
+    ),
+    "invalid sender address": (
+        "peerquest_alerting : Check the email addresses",
+        {"peerquest_alerting_email_from": "monitoring@"},
+        "peerquest_alerting_email_from: not an email address: 'monitoring@'",
+    ),
+    "alerting: route for an unknown severity": (
+        "peerquest_alerting : Check the alert routes | peerquest_alerting_routes.keys()",
+        {"peerquest_alerting_routes": {"CRITICAL": ["email"], "DEBUG": ["email"]}},
+        f"{ROUTES} or INFO and every channel one that is enabled (email); not enabled: none",
+    ),
+    "alerting: route to a channel that is off": (
+        "peerquest_alerting : Check the alert routes | _peerquest_alerting_routed |",
+        {"peerquest_alerting_routes": {"CRITICAL": ["email", "slack"]}},
+        f"{ROUTES} or INFO and every channel one that is enabled (email); not enabled: slack",
+    ),
+    "alerting: self-test of a channel that is off": (
+        "peerquest_alerting : Check the alert routes | peerquest_alerting_selftest_channels |",
+        {"peerquest_alerting_selftest_channels": ["discord"]},
+        f"{ROUTES} or INFO and every channel one that is enabled (email); not enabled: discord",
     ),
     "email route without recipients": (
+        "peerquest_alerting : Check that every severity routed to email has a recipient",
         {"peerquest_alerting_email_recipients": {"CRITICAL": ["oncall@peerquest.example.com"], "WARNING": []}},
         "peerquest_alerting_email_recipients.WARNING: empty, but peerquest_alerting_routes.WARNING sends WARNING "
         "alerts by email; add a recipient or drop email from the route",
     ),
     "email route, severity absent from recipients": (
+        "peerquest_alerting : Check that every severity routed to email has a recipient",
         {
             "peerquest_alerting_email_recipients": {"CRITICAL": ["oncall@peerquest.example.com"]},
             "peerquest_alerting_routes": {"CRITICAL": ["email"], "INFO": ["email"]},
         },
         "peerquest_alerting_email_recipients.INFO: empty, but peerquest_alerting_routes.INFO sends INFO alerts",
     ),
+    "alerting: webhook URL without a scheme": (
+        "peerquest_alerting : Check the webhook URLs of enabled channels",
+        {
+            "peerquest_alerting_webhook_enabled": True,
+            "peerquest_alerting_webhook_url": f"gw.peerquest.example.com/hook-{LEAK}",
+        },
+        "peerquest_alerting_webhook_url: must be an http(s) URL when the channel is enabled",
+    ),
     "SMTP login without TLS": (
+        "peerquest_alerting : Check that an SMTP login never crosses the network in clear",
         {"peerquest_alerting_smtp_starttls": False, "peerquest_alerting_smtp_ssl": False},
         "peerquest_alerting_smtp_user: an SMTP login over a connection without TLS would send the password in "
         "clear; turn on peerquest_alerting_smtp_starttls or _ssl, or set peerquest_alerting_allow_insecure_transport: "
         "true",
     ),
     "webhook over http": (
+        "peerquest_alerting : Check that no webhook secret crosses the network in clear",
         HTTP_HOOK,
         "peerquest_alerting_webhook_url: an http:// URL would send the webhook's secret in clear; use https:// or "
         "set peerquest_alerting_allow_insecure_transport: true",
     ),
     "slack and discord over http": (
+        "peerquest_alerting : Check that no webhook secret crosses the network in clear",
         {
             "peerquest_alerting_slack_enabled": True,
             "peerquest_alerting_slack_webhook_url": f"http://hooks.slack.example.com/services/{LEAK}",
@@ -121,45 +343,473 @@ CASES = {
         },
         "peerquest_alerting_slack_webhook_url, peerquest_alerting_discord_webhook_url: an http:// URL",
     ),
-    "missing app account": (
-        {"peerquest_app_user": "no-such-account-here"},
-        "peerquest_app_user: account 'no-such-account-here' does not exist",
+    **{
+        f"alerting: {var} {value}": (
+            f"peerquest_alerting : Check dedup, retry and timeout settings | {var} | int ",
+            {var: value},
+            ALERTING_TIMINGS,
+        )
+        for var, value in (
+            ("peerquest_alerting_dedup_window_minutes", -1),
+            ("peerquest_alerting_retry_base_seconds", 0),
+            ("peerquest_alerting_retry_max_seconds", 30),  # below the base (60)
+            ("peerquest_alerting_log_retention_days", 0),
+            ("peerquest_alerting_smtp_timeout", 0),
+            ("peerquest_alerting_http_timeout", 0),
+        )
+    },
+    # ------------------------------------------------ peerquest_logrotate
+    "not a choice": (
+        spec("peerquest_logrotate"),
+        {"peerquest_logrotate_frequency": "yearly"},
+        "peerquest_logrotate_frequency",
+    ),
+    # The filter's rules one by one: tests/test_logrotate_rules.py.
+    "negative retention": (
+        "peerquest_logrotate : Check the retention policy and the file list",
+        {"peerquest_logrotate_retention_days": dict(RETENTION, INFO=-5)},
+        "peerquest_logrotate_retention_days.INFO: retention must be at least 1 day, got -5",
+    ),
+    "non-integer retention": (
+        "peerquest_logrotate : Check the retention policy and the file list",
+        {"peerquest_logrotate_retention_days": dict(RETENTION, ERROR="a year")},
+        "peerquest_logrotate_retention_days.ERROR: retention must be a whole number of days or 'forever'",
+    ),
+    # ------------------------------------- peerquest_monitors (phase 2)
+    "monitors: not a number": (
+        spec("peerquest_monitors"),
+        {"peerquest_monitors_window_minutes": "an hour"},
+        "peerquest_monitors_window_minutes",
+    ),
+    # The filter's rules one by one: tests/test_monitor_schedule.py.
+    "monitors: unknown interval": (
+        "peerquest_monitors : Check the schedule",
+        {"peerquest_monitors_jobs": {"cleanup": {"every": "2h", "command": "/bin/true"}}},
+        "peerquest_monitors_jobs.cleanup.every: '2h' is not one of 1m, 5m, 15m, 1h, 1d, 1w, 1mo",
+    ),
+    "monitors: empty window": (
+        THRESHOLDS + "peerquest_monitors_window_minutes must",
+        {"peerquest_monitors_window_minutes": 0},
+        "peerquest_monitors_window_minutes must be > 0, got 0",
+    ),
+    "monitors: negative slow threshold": (
+        THRESHOLDS + "peerquest_monitors_slow_threshold and",
+        {"peerquest_monitors_slow_threshold": -1},
+        "peerquest_monitors_slow_threshold and peerquest_monitors_db_error_threshold must be >= 0",
+    ),
+    "monitors: negative database error threshold": (
+        THRESHOLDS + "peerquest_monitors_slow_threshold and",
+        {"peerquest_monitors_db_error_threshold": -1},
+        "peerquest_monitors_slow_threshold and peerquest_monitors_db_error_threshold must be >= 0",
+    ),
+    "monitors: error rate increase 0": (
+        THRESHOLDS + "peerquest_monitors_error_rate_increase_percent and",
+        {"peerquest_monitors_error_rate_increase_percent": 0},
+        "peerquest_monitors_error_rate_increase_percent and peerquest_monitors_degradation_percent must be > 0",
+    ),
+    "monitors: degradation 0": (
+        THRESHOLDS + "peerquest_monitors_error_rate_increase_percent and",
+        {"peerquest_monitors_degradation_percent": 0},
+        "peerquest_monitors_error_rate_increase_percent and peerquest_monitors_degradation_percent must be > 0",
+    ),
+    "monitors: baseline trusted without samples": (
+        THRESHOLDS + "peerquest_monitors_baseline_min_samples",
+        {"peerquest_monitors_baseline_min_samples": 0},
+        "peerquest_monitors_baseline_min_samples must be >= 1, got 0",
+    ),
+    "monitors: health timeout 0": (
+        THRESHOLDS + "peerquest_monitors_health_timeout and",
+        {"peerquest_monitors_health_timeout": 0},
+        "peerquest_monitors_health_timeout and peerquest_monitors_integrity_timeout must be > 0, got 0 and 300",
+    ),
+    "monitors: integrity timeout 0": (
+        THRESHOLDS + "peerquest_monitors_health_timeout and",
+        {"peerquest_monitors_integrity_timeout": 0},
+        "peerquest_monitors_health_timeout and peerquest_monitors_integrity_timeout must be > 0, got 10 and 0",
+    ),
+    "monitors: pattern without a threshold": (
+        THRESHOLDS + "error_patterns entry needs name",
+        {"peerquest_monitors_error_patterns": [{k: v for k, v in PATTERN.items() if k != "threshold"}]},
+        "every peerquest_monitors_error_patterns entry needs name, label, regex, severity and threshold",
+    ),
+    "monitors: pattern with an unknown severity": (
+        THRESHOLDS + "error_patterns entry needs severity",
+        {"peerquest_monitors_error_patterns": [dict(PATTERN, severity="ERROR")]},
+        "every peerquest_monitors_error_patterns entry needs severity CRITICAL, WARNING or INFO",
+    ),
+    "monitors: negative pattern threshold": (
+        THRESHOLDS + "error_patterns threshold",
+        {"peerquest_monitors_error_patterns": [dict(PATTERN, threshold=-1)]},
+        "every peerquest_monitors_error_patterns threshold must be a whole number >= 0",
+    ),
+    "monitors: quoted pattern threshold": (
+        THRESHOLDS + "error_patterns threshold",
+        {"peerquest_monitors_error_patterns": [dict(PATTERN, threshold="3")]},
+        "every peerquest_monitors_error_patterns threshold must be a whole number >= 0",
+    ),
+    "monitors: rate without its success pattern": (
+        THRESHOLDS + "rates entry needs name",
+        {"peerquest_monitors_rates": [{k: v for k, v in RATE.items() if k != "success"}]},
+        "every peerquest_monitors_rates entry needs name, label, failure, success, max_percent, min_events and "
+        "severity",
+    ),
+    # The hole issue 7 names: a negative max_percent was accepted.
+    "monitors: negative max_percent": (
+        THRESHOLDS + "rates max_percent",
+        {"peerquest_monitors_rates": [dict(RATE, max_percent=-5)]},
+        "every peerquest_monitors_rates max_percent must be a number between 0 and 100",
+    ),
+    "monitors: max_percent above 100": (
+        THRESHOLDS + "rates max_percent",
+        {"peerquest_monitors_rates": [RATE, dict(RATE, name="assignment", max_percent=150)]},
+        "every peerquest_monitors_rates max_percent must be a number between 0 and 100",
+    ),
+    "monitors: quoted max_percent": (
+        THRESHOLDS + "rates max_percent",
+        {"peerquest_monitors_rates": [dict(RATE, max_percent="5%")]},
+        "every peerquest_monitors_rates max_percent must be a number between 0 and 100",
+    ),
+    "monitors: negative min_events": (
+        THRESHOLDS + "rates min_events",
+        {"peerquest_monitors_rates": [dict(RATE, min_events=-1)]},
+        "every peerquest_monitors_rates min_events must be a whole number >= 0",
+    ),
+    "monitors: rate with an unknown severity": (
+        THRESHOLDS + "rates entry needs severity",
+        {"peerquest_monitors_rates": [dict(RATE, severity="PAGE")]},
+        "every peerquest_monitors_rates entry needs severity CRITICAL, WARNING or INFO",
+    ),
+    "monitors: follower pattern without a regex": (
+        THRESHOLDS + "follow_patterns",
+        {"peerquest_monitors_follow_patterns": [{"name": "critical"}]},
+        "every peerquest_monitors_follow_patterns entry needs name and regex",
+    ),
+    "monitors: audit on a host outside the app group": (
+        THRESHOLDS + "peerquest_monitors_integrity_host",
+        {"peerquest_monitors_integrity_host": "app9"},
+        "peerquest_monitors_integrity_host 'app9' is not in the peerquest_app group; the audit must run on an app host",
+    ),
+    "monitors: follower poll 0": (
+        THRESHOLDS + "peerquest_monitors_follow_poll_seconds",
+        {"peerquest_monitors_follow_poll_seconds": 0},
+        "peerquest_monitors_follow_poll_seconds must be > 0 and peerquest_monitors_follow_takeover_seconds longer "
+        "than it, got 0 and 120",
+    ),
+    "monitors: takeover not longer than a poll": (
+        THRESHOLDS + "peerquest_monitors_follow_poll_seconds",
+        {"peerquest_monitors_follow_poll_seconds": 5, "peerquest_monitors_follow_takeover_seconds": 5},
+        "peerquest_monitors_follow_poll_seconds must be > 0 and peerquest_monitors_follow_takeover_seconds longer "
+        "than it, got 5 and 5",
+    ),
+    "monitors: relative critical log": (
+        THRESHOLDS + "peerquest_monitors_critical_log and",
+        {"peerquest_monitors_critical_log": "critical.log"},
+        "peerquest_monitors_critical_log and peerquest_monitors_app_log must be absolute paths",
+    ),
+    "monitors: relative app log": (
+        THRESHOLDS + "peerquest_monitors_critical_log and",
+        {"peerquest_monitors_app_log": "django.log"},
+        "peerquest_monitors_critical_log and peerquest_monitors_app_log must be absolute paths",
+    ),
+    "monitors: hour 24": (
+        THRESHOLDS + "peerquest_monitors_daily_hour",
+        {"peerquest_monitors_daily_hour": 24},
+        "peerquest_monitors_daily_hour must be 0-23 and peerquest_monitors_weekly_day 0-6",
+    ),
+    "monitors: weekday 7": (
+        THRESHOLDS + "peerquest_monitors_daily_hour",
+        {"peerquest_monitors_weekly_day": 7},
+        "peerquest_monitors_daily_hour must be 0-23 and peerquest_monitors_weekly_day 0-6",
     ),
 }
 
 
-def run_phase1(tmp_path, ansible_env, overrides, *options):
-    inventory = tmp_path / "hosts.ini"
+# ----------------------------------------------------- the checks themselves
+CHECK_ACTIONS = {
+    "ansible.builtin.assert": "assert",
+    "assert": "assert",
+    "ansible.builtin.fail": "fail",
+    "fail": "fail",
+    "ansible.builtin.validate_argument_spec": "spec",
+    "validate_argument_spec": "spec",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One way a preflight can fail: a task, or one item or condition of it."""
+
+    role: str
+    task: str
+    index: int | None = None  # the item (literal loop) or condition (`that` list)
+    text: str = ""  # that item's msg (or the item itself) or that condition
+
+    @property
+    def task_id(self):
+        return f"{self.role} : {self.task}"
+
+    @property
+    def id(self):
+        return self.task_id if self.index is None else f"{self.task_id} [{self.index}]"
+
+    def matches(self, record):
+        """Whether a failure the callback recorded is this check failing."""
+        if (record["role"], record["task"]) != (self.role, self.task):
+            return False
+        if self.index is None:
+            return True
+        if record["looped"]:
+            item = record["item"]
+            if isinstance(item, dict):
+                return template_regex(self.text).fullmatch(str(item.get("msg", ""))) is not None
+            return item == self.text
+        return (record["assertion"] or "").strip() == self.text.strip()
+
+
+def template_regex(text):
+    """A regex for what a Jinja template renders to: literal text, anything where an expression was."""
+    parts = re.split(r"\{\{.*?\}\}|\{%.*?%\}", text, flags=re.S)
+    return re.compile(".*?".join(re.escape(part) for part in parts), re.S)
+
+
+def preflight_checks():
+    """Every check in every roles/*/tasks/preflight.yml, in file order."""
+    checks = []
+    for path in sorted(ROLES.glob("*/tasks/preflight.yml")):
+        role = path.parent.parent.name
+        for task in yaml.safe_load(path.read_text()) or []:
+            action = next((CHECK_ACTIONS[key] for key in task if key in CHECK_ACTIONS), None)
+            if action is None:
+                continue
+            args = task[next(key for key in task if key in CHECK_ACTIONS)] or {}
+            that = args.get("that") if action == "assert" else None
+            loop = task.get("loop")
+            # A loop over a template (the user's data) is one check; a literal list is one per item.
+            items = loop if isinstance(loop, list) else None
+            conditions = that if isinstance(that, list) and len(that) > 1 else None
+            if items is not None and conditions is not None:
+                raise ValueError(f"{path}: {task['name']}: a literal loop and several conditions; split the task")
+            subs = items if items is not None else conditions
+            if subs is None:
+                checks.append(Check(role, task["name"]))
+            else:
+                for index, sub in enumerate(subs):
+                    text = sub.get("msg", "") if isinstance(sub, dict) else str(sub)
+                    checks.append(Check(role, task["name"], index, text))
+    return checks
+
+
+CHECKS = preflight_checks()
+
+
+def resolve(target):
+    """The check a case's target names ("role : task" or "role : task | piece of one item/condition")."""
+    task_id, _, piece = target.partition(" | ")
+    candidates = [check for check in CHECKS if check.task_id == task_id]
+    if not candidates:
+        raise LookupError(f"{target!r}: no such preflight check")
+    if candidates[0].index is None:
+        if piece:
+            raise LookupError(f"{target!r}: {task_id} is a single check; drop ' | {piece}'")
+        return candidates[0]
+    found = [check for check in candidates if piece and piece in check.text]
+    if len(found) != 1:
+        texts = "\n  ".join(check.text for check in candidates)
+        raise LookupError(f"{target!r}: '{piece}' must be part of exactly one of:\n  {texts}")
+    return found[0]
+
+
+# ------------------------------------------------------------ running a case
+# Records each failed task and loop item as one JSON line: host, and which check failed.
+CALLBACK = """
+import json
+import os
+
+from ansible.plugins.callback import CallbackBase
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "pq_failures"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def _record(self, result, looped):
+        task = result.task
+        data = result.result
+        record = {
+            "host": result.host.get_name(),
+            "role": task._role.get_name() if task._role else None,
+            "task": task.name,
+            "looped": looped,
+            "item": data.get("item") if looped else None,
+            "assertion": data.get("assertion"),
+            "msg": data.get("msg"),
+        }
+        with open(os.environ["PQ_FAILURES_FILE"], "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, default=str) + "\\n")
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        if not ignore_errors:
+            self._record(result, False)
+
+    def v2_runner_item_on_failed(self, result):
+        self._record(result, True)
+"""
+
+
+@pytest.fixture(scope="session")
+def recording_env(ansible_env, tmp_path_factory):
+    plugins = tmp_path_factory.mktemp("callback_plugins")
+    (plugins / "pq_failures.py").write_text(CALLBACK)
+    return dict(ansible_env, ANSIBLE_CALLBACK_PLUGINS=str(plugins), ANSIBLE_CALLBACKS_ENABLED="pq_failures")
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    output: str
+    records: list  # what failed on this case's host
+    all_records: list  # what failed on any host of the run
+
+
+def run_cases(workdir, recording_env, cases, playbook):
+    """Run the preflight of `playbook` once, one inventory host (this machine) per case with its overrides.
+
+    Every host runs the same tasks in step, so cases that target the same task can share a run: each host
+    fails that task with its own value, and the play stops after it (any_errors_fatal). A case that passed
+    its check, or failed an earlier one, shows up as a missing record on its host.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    hosts = {f"case{index}": name for index, name in enumerate(cases)}
+    local = {"ansible_connection": "local", "ansible_python_interpreter": str(VENV_BIN / "python")}
+    inventory = workdir / "hosts.yml"  # JSON is YAML: the values keep their types
     inventory.write_text(
-        f"[peerquest_app]\nlocalhost ansible_connection=local ansible_python_interpreter={VENV_BIN}/python\n"
+        json.dumps(
+            {"peerquest_app": {"hosts": {host: {**local, **BASE, **cases[name]} for host, name in hosts.items()}}}
+        )
     )
-    extra = tmp_path / "vars.json"
-    extra.write_text(json.dumps(dict(BASE, **overrides)))
-    return run(
+    failures = workdir / "failures.jsonl"
+    result = run(
         [
             str(VENV_BIN / "ansible-playbook"),
             "-i",
             str(inventory),
-            "-e",
-            f"@{extra}",
             "--check",
-            *options,
-            str(ROOT / "playbooks" / "phase1.yml"),
+            "--tags",
+            "preflight",
+            str(ROOT / "playbooks" / playbook),
         ],
         cwd=ROOT,
-        env=ansible_env,
+        env=dict(recording_env, PQ_FAILURES_FILE=str(failures)),
     )
+    records = [json.loads(line) for line in failures.read_text().splitlines()] if failures.exists() else []
+    output = result.stdout + result.stderr
+    return {
+        name: Outcome(result.returncode, output, [r for r in records if r["host"] == host], records)
+        for host, name in hosts.items()
+    }
+
+
+def playbook_of(check):
+    return "phase2.yml" if check.role in PHASE2_ONLY else "phase1.yml"
+
+
+HOSTS_PER_RUN = 8
+
+
+@pytest.fixture(scope="session")
+def outcomes(request, recording_env, tmp_path_factory):
+    """Run every selected case: cases that target the same task share runs of up to HOSTS_PER_RUN hosts."""
+    selected = sorted(
+        {
+            item.callspec.params["case"]
+            for item in request.session.items
+            if getattr(item, "originalname", "") == "test_bad_value_stops_before_any_change"
+        }
+    )
+    runs = {}
+    for name in selected:
+        check = resolve(CASES[name][0])
+        runs.setdefault((playbook_of(check), check.task_id), {})[name] = CASES[name][1]
+    # A run's cost grows with hosts x tasks in ansible's main process: small runs, two at a time (two cores).
+    chunks = [
+        (playbook, dict(list(cases.items())[start : start + HOSTS_PER_RUN]))
+        for (playbook, _), cases in sorted(runs.items())
+        for start in range(0, len(cases), HOSTS_PER_RUN)
+    ]
+    workdir = tmp_path_factory.mktemp("preflight-cases")
+    results = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = [
+            pool.submit(run_cases, workdir / f"run{index}", recording_env, cases, playbook)
+            for index, (playbook, cases) in enumerate(chunks)
+        ]
+        for job in jobs:
+            results.update(job.result())
+    return results
+
+
+def names_a_changed_variable(message, overrides):
+    """The message names a variable the case set (or the one it feeds: *_overrides)."""
+    named = re.findall(r"peerquest_[a-z0-9_]+", message)
+    return any(key == name or key.startswith(name) for name in named for key in overrides)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_value_stops_before_any_change(case, tmp_path, ansible_env):
-    overrides, expected = CASES[case]
-    result = run_phase1(tmp_path, ansible_env, overrides)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert expected in output, output
-    assert "PLAY [Phase 1 - basic monitoring]" not in output, "the deploying play started"
-    assert LEAK not in output
+def test_bad_value_stops_before_any_change(case, outcomes):
+    target, overrides, expected = CASES[case]
+    check = resolve(target)
+    outcome = outcomes[case]
+    assert outcome.returncode != 0, outcome.output
+    failed = [record for record in outcome.records if check.matches(record)]
+    assert failed, (
+        f"expected {check.id} ({check.text}) to fail on this case's host; what failed in the run: "
+        f"{json.dumps(outcome.all_records, indent=1)}"
+    )
+    messages = " | ".join(str(record["msg"]) for record in failed)
+    assert expected in messages, messages
+    assert names_a_changed_variable(messages, overrides), messages
+    assert expected in outcome.output, outcome.output
+    for play in DEPLOYING_PLAYS:
+        assert play not in outcome.output, "the deploying play started"
+    assert LEAK not in outcome.output
+
+
+def test_every_preflight_check_has_a_case_that_fails_it():
+    covered = {resolve(target).id for target, _, _ in CASES.values()}  # resolve() refuses stale targets
+    missing = [f"{check.id}: {check.text}" for check in CHECKS if check.id not in covered]
+    assert not missing, "no case makes these checks fail:\n" + "\n".join(missing)
+
+
+def test_the_check_list_sees_every_kind_of_check():
+    """The helper finds loop items, conditions and argument specs (or the coverage above means little)."""
+    by_id = {check.id: check for check in CHECKS}
+    assert "peerquest_app : Check that paths are absolute [6]" in by_id  # string items
+    assert "peerquest_monitors : Check thresholds and windows [0]" in by_id  # {ok, msg} items
+    assert "peerquest_logdir : Check the file mode [3]" in by_id  # conditions
+    assert "peerquest_alerting : Check the email addresses" in by_id  # loop over the user's data: one check
+    roles = {path.parent.parent.name for path in ROLES.glob("*/tasks/preflight.yml")}
+    assert {check.role for check in CHECKS if check.task_id == spec(check.role)} == roles
+
+
+def test_one_bad_host_stops_every_host(tmp_path, recording_env):
+    """A run with one wrong host and one right one changes neither: the shared runs above rely on it too."""
+    target, overrides, expected = CASES["monitors: negative max_percent"]
+    outcome = run_cases(tmp_path, recording_env, {"bad": overrides, "good": {}}, "phase2.yml")
+    assert outcome["bad"].returncode != 0 and expected in outcome["bad"].output
+    assert any(resolve(target).matches(record) for record in outcome["bad"].records)
+    assert outcome["good"].records == []
+    assert "PLAY RECAP" in outcome["good"].output and DEPLOYING_PLAYS[1] not in outcome["good"].output
+
+
+def test_a_later_phase_value_stops_phase1_too(tmp_path, recording_env):
+    """playbooks/preflight.yml checks every phase's roles before any host changes, whatever phase runs."""
+    target, overrides, expected = CASES["monitors: negative max_percent"]
+    outcome = run_cases(tmp_path, recording_env, {"case": overrides}, "phase1.yml")["case"]
+    assert outcome.returncode != 0, outcome.output
+    assert any(resolve(target).matches(record) for record in outcome.records), outcome.all_records
+    assert expected in outcome.output and DEPLOYING_PLAYS[0] not in outcome.output, outcome.output
 
 
 VALID = {
@@ -177,17 +827,42 @@ VALID = {
         "peerquest_alerting_email_recipients": {"CRITICAL": ["oncall@peerquest.example.com"], "INFO": []},
         "peerquest_alerting_routes": {"CRITICAL": ["email"], "INFO": []},
     },
+    # The edges of the ranges the checks enforce are allowed.
+    "edge values": {
+        "peerquest_logdir_dir_mode": "0700",
+        "peerquest_logdir_file_mode": "600",
+        "peerquest_health_token": "x" * 16,
+        "peerquest_alerting_dedup_window_minutes": 0,
+        "peerquest_alerting_retry_max_seconds": 60,
+        "peerquest_monitors_error_patterns": [PATTERN, dict(PATTERN, name="other", severity="INFO", threshold=7)],
+        "peerquest_monitors_rates": [
+            dict(RATE, max_percent=0, min_events=0),
+            dict(RATE, name="b", max_percent=100, severity="CRITICAL"),
+            dict(RATE, name="c", max_percent=2.5, severity="INFO"),
+        ],
+        "peerquest_monitors_follow_patterns": [{"name": "critical", "regex": "^CRITICAL ", "note": "extra keys"}],
+        "peerquest_monitors_baseline_min_samples": 1,
+        "peerquest_monitors_slow_threshold": 0,
+        "peerquest_monitors_daily_hour": 23,
+        "peerquest_monitors_weekly_day": 0,
+    },
 }
 
 
+@pytest.fixture(scope="session")
+def valid_outcomes(recording_env, tmp_path_factory):
+    """All valid cases in one run, a host each: the run passes only if every host passes."""
+    return run_cases(tmp_path_factory.mktemp("preflight-valid"), recording_env, VALID, "phase1.yml")
+
+
 @pytest.mark.parametrize("case", sorted(VALID))
-def test_valid_values_pass_preflight(case, tmp_path, ansible_env):
+def test_valid_values_pass_preflight(case, valid_outcomes):
     # --tags preflight: the deploying play needs a real app host, not this machine.
-    result = run_phase1(tmp_path, ansible_env, VALID[case], "--tags", "preflight")
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert "PLAY [Phase 1 - basic monitoring]" in output, output
-    assert LEAK not in output
+    outcome = valid_outcomes[case]
+    assert outcome.records == [], outcome.output
+    assert outcome.returncode == 0, outcome.output
+    assert "PLAY [Phase 1 - basic monitoring]" in outcome.output, outcome.output
+    assert LEAK not in outcome.output
 
 
 @pytest.mark.parametrize("env", ["production", "staging"])
@@ -221,3 +896,14 @@ def test_example_inventories_pass_every_phases_preflight(env, tmp_path, ansible_
     for role in sorted(path.parent.parent.name for path in ROLES.glob("*/tasks/preflight.yml")):
         assert f"TASK [{role} : " in output, f"{role}: its preflight did not run"
     assert "replace-with-the" not in output  # vaulted values stay out of the output
+
+
+if __name__ == "__main__":
+    # The coverage table: each check and the cases that make it fail.
+    by_check = {}
+    for name, (target, _, _) in sorted(CASES.items()):
+        by_check.setdefault(resolve(target).id, []).append(name)
+    for check in CHECKS:
+        text = " ".join(check.text.split())
+        print(f"{check.id}{': ' + text[:90] if text else ''}\n    <- {'; '.join(by_check.get(check.id, ['NONE']))}")
+    sys.exit(0 if all(check.id in by_check for check in CHECKS) else 1)
