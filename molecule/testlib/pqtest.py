@@ -9,10 +9,12 @@ peerquest_app, "sink": the first of peerquest_sink) or by inventory name; the
 container has the inventory name.
 """
 
+import contextlib
 import functools
 import glob
 import json
 import os
+import re
 import shlex
 import time
 import uuid
@@ -537,3 +539,111 @@ def manage(h, *args, check=True):
     if check:
         assert result.rc == 0, f"manage.py {' '.join(args)} failed ({result.rc}): {result.stdout}{result.stderr}"
     return result
+
+
+# ------------------------------------------- the sink, by what it received
+
+
+def reset_sink(sink="sink"):
+    """Forget every captured mail and hook request and every failure switch."""
+    assert http(host(_name(sink)), "POST", f"{sink_url()}/_control/reset")[0] == 200
+
+
+def mails_with(tag, sink="sink"):
+    return [m for m in captured_mail(sink) if tag in m["body"]]
+
+
+def hooks_with(channel, tag, sink="sink"):
+    return [h for h in captured_hooks(channel, sink) if tag in json.dumps(h["body"])]
+
+
+def delivered(channel, tag, sink="sink"):
+    """What a channel received carrying tag: mails or webhook requests."""
+    return mails_with(tag, sink) if channel == "email" else hooks_with(channel, tag, sink)
+
+
+def delivered_text(record):
+    """The text of a mail or webhook request a channel received."""
+    return record["body"] if isinstance(record.get("body"), str) else json.dumps(record["body"])
+
+
+# --------------------------------------------------------- the monitors
+
+# The schedule the monitors role installs (the path is the role's, not a variable).
+CRON_FILE = "/etc/cron.d/peerquest-monitoring"
+
+
+def cron_jobs(h="app"):
+    """{job name: (five time fields, user, command as cron hands it to /bin/sh)} from the installed schedule."""
+    jobs = {}
+    locks = f"{lock_dir(h)}/"
+    for line in host(_name(h)).file(CRON_FILE).content_string.splitlines():
+        if line and not line.startswith("#") and not re.match(r"^[A-Z_]+=", line) and locks in line:
+            fields = line.split(None, 6)
+            name = line.split(locks, 1)[1].split(".lock", 1)[0]
+            jobs[name] = (fields[:5], fields[5], fields[6].replace("\\%", "%"))
+    return jobs
+
+
+def run_job(name, h="app"):
+    """Run a scheduled job once as cron would: its account, its line of the schedule (lock, wrapper,
+    output appended to the monitoring log). The command result."""
+    jobs = cron_jobs(h)
+    assert name in jobs, f"no job {name!r} in {CRON_FILE} on {_name(h)}: {sorted(jobs)}"
+    _fields, user, command = jobs[name]
+    return host(_name(h)).run(f"sudo -u {shlex.quote(user)} sh -c {shlex.quote(command)}")
+
+
+def monitors_config(h="app"):
+    """The monitors' settings as the role rendered them (read as root: they hold the health token)."""
+    return json.loads(host(_name(h)).check_output(f"cat {shlex.quote(V(h)['peerquest_monitors_config_path'])}"))
+
+
+def health_auth(h="app"):
+    """Headers that open /health/: the deployed token."""
+    token = V(h)["peerquest_monitors_health_token"]
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+@contextlib.contextmanager
+def cron_paused():
+    """Scheduled runs would race a test for new log lines and alerts: cron stopped on every app host."""
+    targets = [host(name) for name in app_hosts()]
+    for target in targets:
+        target.check_output("systemctl stop cron.service")
+    try:
+        yield
+    finally:
+        for target in targets:
+            target.check_output("systemctl start cron.service")
+
+
+def forget_dedup(h="app"):
+    """Drop the alert command's dedup memory, so an alert an earlier run sent is not suppressed now."""
+    host(_name(h)).check_output(f"rm -f {shlex.quote(alert_state_dir(h))}/*.json")
+
+
+ALERT_EVENT = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d peerquest-alert (?P<level>[A-Z]+) (?P<event>.+?) "
+    r"severity=(?P<severity>\S+) key=.* channel=(?P<channel>\S+)"
+)
+
+
+def alert_events(tag, h="app"):
+    """(event, channel) of every peerquest-alert event in the monitoring log about tag, in order."""
+    events = []
+    for line in output(host(_name(h)), f"cat {shlex.quote(monitoring_log(h))}").splitlines():
+        match = ALERT_EVENT.match(line)
+        if match and tag in line:
+            events.append((match["event"], match["channel"]))
+    return events
+
+
+def app_database(h="app"):
+    """The app's SQLite file, as its own settings name it (read in the app's environment)."""
+    code = "from django.conf import settings; print(settings.DATABASES['default']['NAME'])"
+    path = manage(h, "shell", "-c", code).stdout.strip().splitlines()[-1]
+    if not path.startswith("/"):
+        path = f"{app_dir(h)}/{path}"
+    assert host(_name(h)).file(path).is_file, f"the app's database {path} is not a file (not SQLite?)"
+    return path
