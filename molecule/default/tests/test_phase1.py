@@ -28,7 +28,7 @@ from pqtest import (  # noqa: E402
     app_dir,
     app_group,
     app_json,
-    app_python,
+    app_service,
     app_user,
     captured_mail,
     file_handler,
@@ -220,15 +220,65 @@ def test_secrets_never_reach_the_log_files():
     assert files_holding(needles) == []
 
 
-def test_deployed_settings_pass_the_check_and_a_broken_module_fails_it():
-    check = f"{shlex.quote(app_python())} {shlex.quote(LOGGING_PACKAGE)}/check.py"
-    settings = f"{LOGGING_PACKAGE}/settings.py"
-    assert APP.run(f"{check} {shlex.quote(settings)} {shlex.quote(LOG_DIR)}").rc == 0
-    APP.check_output(
-        f"sed 's/PrivateWatchedFileHandler/nosuchmodule.Handler/' {shlex.quote(settings)} > /tmp/bad_settings.py"
+def app_processes():
+    """The app unit's main PID and its gunicorn workers: a reload (HUP) replaces the workers."""
+    main = APP.check_output(f"systemctl show -p MainPID --value {shlex.quote(app_service())}").strip()
+    assert main not in ("", "0"), f"{app_service()} is not running"
+    return main, sorted(APP.check_output(f"ps -o pid= --ppid {main}").split())
+
+
+def deploy_phase1(extra, tags="preflight,app,logdir,logging"):
+    """ansible-playbook playbooks/phase1.yml on the app host, as the scenario runs it, with -e extra."""
+    env = dict(os.environ)
+    env["ANSIBLE_ROLES_PATH"] = os.path.join(PROJECT_DIR, "roles")
+    if os.path.exists(os.path.join(EPHEMERAL_DIR, "ansible.cfg")):
+        env["ANSIBLE_CONFIG"] = os.path.join(EPHEMERAL_DIR, "ansible.cfg")
+    inventory = os.path.join(EPHEMERAL_DIR, "inventory")
+    command = ["ansible-playbook", "-i", inventory, "--limit", APP_NAME, "--tags", tags, "-e", json.dumps(extra)]
+    return subprocess.run(
+        [*command, "playbooks/phase1.yml"], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
     )
-    bad = APP.run(f"{check} /tmp/bad_settings.py {shlex.quote(LOG_DIR)}")
-    assert bad.rc == 1 and "invalid LOGGING settings" in bad.stderr
+
+
+def test_the_deploy_refuses_a_broken_logging_and_keeps_the_working_module():
+    """A handler class that does not import passes the preflight (it cannot import the app's
+    Python); the role's validate step loads the rendered module with the app's interpreter and
+    stops the run before the module is replaced or the app reloaded."""
+    settings = f"{LOGGING_PACKAGE}/settings.py"
+    name = next(n for n, spec in sorted(logging_handlers().items()) if spec.get("filename"))
+    broken = "peerquest_logging.handlers.NoSuchHandler"
+    overrides = {
+        "peerquest_logging_handlers_overrides": {
+            **(VARS.get("peerquest_logging_handlers_overrides") or {}),
+            name: {**(VARS.get("peerquest_logging_handlers_overrides") or {}).get(name, {}), "class": broken},
+        },
+    }
+    before = APP.file(settings).sha256sum
+    processes = app_processes()
+    result = deploy_phase1(overrides)
+    try:
+        out = result.stdout + result.stderr
+        assert result.returncode != 0, out
+        # Past the preflight (every check passed), stopped at the validation, naming what is wrong.
+        assert "Remember that this run's checks passed" in out, out
+        tasks = re.findall(r"^TASK \[([^\]]+)\]", result.stdout, re.M)
+        assert tasks[-1] == "peerquest_logging : Render the LOGGING settings module", out
+        fatal = [line for line in out.splitlines() if line.startswith(f"fatal: [{APP_NAME}]")]
+        assert len(fatal) == 1 and "failed to validate" in fatal[0], out
+        assert "invalid LOGGING settings" in fatal[0], fatal
+        assert f"handler {name!r}" in fatal[0] and f"Cannot resolve {broken!r}" in fatal[0], fatal
+        assert "RUNNING HANDLER" not in result.stdout, result.stdout
+        # The host keeps what worked: the same module, the same processes, logging as before.
+        assert APP.file(settings).sha256sum == before
+        assert app_processes() == processes
+        tag = marker("keep")
+        log_through_django(APP, "applications", "ERROR", f"{tag} still logging")
+        wait_for(lambda: where(tag), what="the line in the deployed files")
+        assert where(tag) == files_for("applications", "ERROR")
+    finally:
+        if APP.file(settings).sha256sum != before:
+            restored = deploy_phase1({})
+            assert restored.returncode == 0, restored.stdout + restored.stderr
 
 
 def test_settings_module_is_root_owned_and_app_only_reads_it():

@@ -460,16 +460,6 @@ def test_service_down_is_critical():
     wait_for(lambda: app_json("GET", "/health/quick/")[0] == 200, what="the app back")
 
 
-def test_selfcheck_tests_the_channels():
-    channels = VARS["peerquest_alerting_selftest_channels"]
-    if not (channels and VARS["peerquest_monitors_selfcheck_test_channels"]):
-        pytest.skip("no self-test channels in this inventory")
-    reset_sink()
-    APP.check_output(f"{MONITOR} selfcheck")
-    for channel in channels:
-        assert delivered(channel, "alert channel test"), channel
-
-
 # --------------------------------------------------------------- secrets
 
 
