@@ -6,7 +6,10 @@
 #   scripts/test.sh molecule [NAME...]     `molecule test -s NAME` for the given (default: every) scenario
 # Steps after a failed one still run (except after a failed bootstrap); a summary with each step's
 # time is printed at the end and the exit status is non-zero if any step failed.
-# Environment: PQ_MOLECULE_TIMEOUT (seconds per scenario, default 1800).
+# In `all`, the unit tests and the scenarios run side by side, PQ_JOBS at a time: most of a scenario's
+# time is hosts waiting (cron minutes, polls, service starts), not CPU. Each one's output is kept in
+# .cache/logs/ and printed whole when it ends, so logs don't interleave.
+# Environment: PQ_MOLECULE_TIMEOUT (seconds per scenario, default 1800), PQ_JOBS (default 2).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=env.sh
@@ -18,6 +21,9 @@ if [[ ! -t 1 ]]; then
   export NO_COLOR=1 PY_COLORS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 fi
 MOLECULE_TIMEOUT="${PQ_MOLECULE_TIMEOUT:-1800}"
+JOBS="${PQ_JOBS:-2}"
+[[ "${JOBS}" =~ ^[1-9][0-9]*$ ]] || pq_die "PQ_JOBS must be a positive integer, got '${JOBS}'"
+LOG_DIR="${PQ_ROOT}/.cache/logs"
 T_START=${EPOCHREALTIME}
 
 results=()
@@ -26,14 +32,9 @@ n_failed=0
 
 seconds_since() { awk -v a="$1" -v b="${EPOCHREALTIME}" 'BEGIN { printf "%.1f", b - a }'; }
 
-# step NAME COMMAND...: run one step, print and record its time and result.
-step() {
-  local name=$1 t0 rc=0 secs status
-  shift
-  printf '\n===== %s =====\n' "${name}"
-  t0=${EPOCHREALTIME}
-  "$@" || rc=$?
-  secs="$(seconds_since "${t0}")"
+# record NAME RC SECONDS: print and remember one step's result.
+record() {
+  local name=$1 rc=$2 secs=$3 status
   if ((rc == 0)); then
     status="ok"
     n_ok=$((n_ok + 1))
@@ -43,7 +44,53 @@ step() {
   fi
   printf -- '----- %s: %s (exit %d) in %ss\n' "${name}" "${status}" "${rc}" "${secs}"
   results+=("$(printf '  %-7s %-32s %8ss' "${status}" "${name}" "${secs}")")
+}
+
+# step NAME COMMAND...: run one step in the foreground, print and record its time and result.
+step() {
+  local name=$1 t0 rc=0
+  shift
+  printf '\n===== %s =====\n' "${name}"
+  t0=${EPOCHREALTIME}
+  "$@" || rc=$?
+  record "${name}" "${rc}" "$(seconds_since "${t0}")"
   return "${rc}"
+}
+
+# Background steps: at most JOBS at once; each writes its log and its own time to LOG_DIR.
+declare -A BG_NAME=()
+bg_log() { printf '%s/%s.log' "${LOG_DIR}" "${1// /_}"; }
+
+bg_start() {
+  local name=$1 log
+  shift
+  while ((${#BG_NAME[@]} >= JOBS)); do bg_reap; done
+  log="$(bg_log "${name}")"
+  printf '\n===== %s: started (output in %s) =====\n' "${name}" "${log}"
+  (
+    t0=${EPOCHREALTIME}
+    rc=0
+    "$@" >"${log}" 2>&1 || rc=$?
+    seconds_since "${t0}" >"${log}.time"
+    exit "${rc}"
+  ) &
+  BG_NAME[$!]="${name}"
+}
+
+# Wait for the next background step to end, print its whole log and record it.
+bg_reap() {
+  local pid="" rc=0 name log
+  wait -n -p pid "${!BG_NAME[@]}" || rc=$?
+  name="${BG_NAME[${pid}]}"
+  unset "BG_NAME[${pid}]"
+  log="$(bg_log "${name}")"
+  printf '\n===== %s =====\n' "${name}"
+  cat "${log}"
+  record "${name}" "${rc}" "$(cat "${log}.time" 2>/dev/null || echo '?')"
+}
+
+bg_wait_all() {
+  while ((${#BG_NAME[@]} > 0)); do bg_reap; done
 }
 
 skip() {
@@ -104,6 +151,21 @@ run_molecule() {
   done
 }
 
+# Scenarios, then the unit tests; side by side, JOBS at a time.
+run_parallel() {
+  local names s
+  mapfile -t names < <(list_scenarios)
+  if ((${#names[@]} == 0)); then
+    step molecule no_scenarios || true
+  fi
+  mkdir -p "${LOG_DIR}"
+  for s in "${names[@]}"; do
+    bg_start "molecule ${s}" run_scenario "${s}"
+  done
+  bg_start unit run_unit
+  bg_wait_all
+}
+
 main() {
   local what="${1:-all}"
   [[ $# -gt 0 ]] && shift
@@ -116,10 +178,10 @@ main() {
       local image_ok=1
       step "test-host image" bash scripts/build-testhost-image.sh || image_ok=0
       step lint bash scripts/lint.sh || true
-      step unit run_unit || true
       if ((image_ok)); then
-        run_molecule
+        run_parallel
       else
+        step unit run_unit || true
         skip molecule "no test-host image"
         n_failed=$((n_failed + 1))
       fi
