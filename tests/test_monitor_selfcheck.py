@@ -72,8 +72,9 @@ def setup(tmp_path, monkeypatch):
 
     config_file = tmp_path / "monitors.json"
 
-    def main(*args):
+    def main(*args, deployed_ago=0):
         config_file.write_text(json.dumps(config))
+        os.utime(config_file, (time.time() - deployed_ago, time.time() - deployed_ago))
         return pm.main(["--config", str(config_file), *args])
 
     return m, units, calls, main
@@ -142,6 +143,17 @@ def test_all_at_once_each_is_named(setup, capsys):
     for text in expected:
         assert text in out and text in call["stdin"], text
     assert "selfcheck: 4 problem(s)" in out
+
+
+def test_a_job_that_never_ran_is_overdue_only_once_its_silence_since_the_deploy_is_too_long(setup, capsys):
+    m, _, _, main = setup
+    runs = json.loads(open(m.state_path("last_run"), encoding="utf-8").read())
+    del runs["digest"]  # allowed 2882 minutes
+    with open(m.state_path("last_run"), "w", encoding="utf-8") as handle:
+        json.dump(runs, handle)
+    assert main("selfcheck", deployed_ago=3600) == 0  # deployed an hour ago: not due yet
+    assert main("selfcheck", deployed_ago=3 * 86400) == 1
+    assert "PROBLEM digest has never run (deployed 4320 minutes ago, allowed 2882)" in capsys.readouterr().out
 
 
 def test_a_follower_unit_running_but_silent_is_named(setup):
