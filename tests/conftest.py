@@ -11,6 +11,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 ROLES = ROOT / "roles"
 VENV_BIN = Path(sys.executable).parent
+# The host-side package (roles/peerquest_package): tests import peerquest_ops normally.
+PACKAGE_DIR = ROLES / "peerquest_package" / "files"
+if str(PACKAGE_DIR) not in sys.path:
+    sys.path.insert(0, str(PACKAGE_DIR))
+
+
+def package_command(module):
+    """argv running module's main() the way a deployed entry file does: isolated mode, the package first."""
+    code = f"import sys; sys.path.insert(0, {str(PACKAGE_DIR)!r}); from {module} import main; sys.exit(main())"
+    return [sys.executable, "-I", "-c", code]
 
 
 def load_module(path, name=None):
