@@ -120,6 +120,12 @@ CASES = {
         {"peerquest_app_http_host": "questhub.internal/health"},
         "peerquest_app_http_host must be a host name (optionally :port) or empty, got 'questhub.internal/health'",
     ),
+    # -------------------------------------------------- peerquest_package
+    "package: not a choice": (
+        spec("peerquest_package"),
+        {"peerquest_package_state": "installed"},
+        "peerquest_package_state",
+    ),
     # --------------------------------------------------- peerquest_logdir
     "logdir: not a choice": (
         spec("peerquest_logdir"),
