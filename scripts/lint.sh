@@ -22,8 +22,8 @@ shell_files=(scripts/*.sh .ci/run)
 run yamllint yamllint --strict .
 run ansible-lint ansible-lint --profile production
 run shellcheck shellcheck --external-sources "${shell_files[@]}"
-# The host commands are Python without a .py suffix: name them explicitly.
-run ruff ruff check . roles/peerquest_alerting/files/peerquest-alert roles/peerquest_monitors/files/peerquest-monitor
+# A host command still shipped as Python without a .py suffix: name it explicitly.
+run ruff ruff check . roles/peerquest_monitors/files/peerquest-monitor
 
 if ((${#failed[@]})); then
   printf 'lint FAILED: %s\n' "${failed[*]}" >&2

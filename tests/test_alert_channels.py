@@ -8,7 +8,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from datetime import datetime
@@ -16,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import load_module
+from peerquest_ops.alerting import channels
 from test_alert_command import COMMAND, LOG_DIR, PASSWORD, USER, Capture, authenticator, free_port
 
 # The secret parts of each URL: none of them may ever be printed or logged.
@@ -159,7 +158,7 @@ def alert(config, *args, severity="CRITICAL", message="DB down"):
     if severity:
         args = ("--severity", severity, "--message", message, *args)
     return subprocess.run(
-        [sys.executable, str(COMMAND), "--config", str(config), *args],
+        [*COMMAND, "--config", str(config), *args],
         capture_output=True,
         text=True,
         timeout=30,
@@ -315,7 +314,7 @@ def test_dedup_window_zero_sends_every_alert(hooks, tmp_path):
 
 def test_concurrent_duplicates_are_counted_once_each(hooks, tmp_path):
     config = make_config(tmp_path, hooks, routes={"CRITICAL": ["webhook"]})
-    command = [sys.executable, str(COMMAND), "--config", str(config), "--severity", "CRITICAL", "--message", "x"]
+    command = [*COMMAND, "--config", str(config), "--severity", "CRITICAL", "--message", "x"]
     procs = [
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment())
         for _ in range(5)
@@ -608,16 +607,15 @@ def test_http_webhook_is_refused_unless_allowed(hooks, tmp_path, channel):
 
 def test_http_webhook_is_refused_at_send_time(hooks, tmp_path):
     """A configuration that skipped config_problems (or a spooled retry) still cannot post in clear."""
-    program = load_module(COMMAND, "peerquest_alert_http_send_time")
     config = json.loads(make_config(tmp_path, hooks).read_text())
     config["allow_insecure_transport"] = False
     delivery = {"severity": "CRITICAL", "key": "k", "message": "x", "created": time.time(), "suppressed": 0}
     for channel in INSECURE:
-        with pytest.raises(program.DeliveryError, match=f"{channel} refused: .*an http:// URL") as raised:
-            program.deliver(dict(delivery, channel=channel), config)
+        with pytest.raises(channels.DeliveryError, match=f"{channel} refused: .*an http:// URL") as raised:
+            channels.deliver(dict(delivery, channel=channel), config)
         assert not any(secret in str(raised.value) for secret in SECRETS)
     assert hooks.requests == []
     config["allow_insecure_transport"] = True
     for channel in INSECURE:
-        program.deliver(dict(delivery, channel=channel), config)
+        channels.deliver(dict(delivery, channel=channel), config)
     assert len(hooks.delivered()) == 3

@@ -8,16 +8,16 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 
 import pytest
 import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from conftest import ROLES, load_module
+from conftest import PACKAGE_DIR, ROLES, package_command
+from peerquest_ops.alerting import channels
 
 ROLE = ROLES / "peerquest_alerting"
-COMMAND = ROLE / "files" / "peerquest-alert"
+COMMAND = package_command("peerquest_ops.alerting.cli")
 USER, PASSWORD = "alerts@peerquest.test", "smtp-pass-0123"
 # Not any role's default: the email must name the configured directory, not a built-in one.
 LOG_DIR = "/srv/site-logs/peerquest"
@@ -120,7 +120,7 @@ def write_config(tmp_path, smtp_port, **smtp_overrides):
 
 def alert(config, *args, stdin=None):
     return subprocess.run(
-        [sys.executable, str(COMMAND), "--config", str(config), *args],
+        [*COMMAND, "--config", str(config), *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -246,17 +246,14 @@ def test_starttls_with_a_private_ca(tmp_path):
 
 
 def test_password_never_on_the_command_line():
-    source = COMMAND.read_text()
-    assert "--password" not in source
-    assert os.access(COMMAND, os.X_OK)
+    for path in (PACKAGE_DIR / "peerquest_ops" / "alerting").rglob("*.py"):
+        assert "--password" not in path.read_text(), path
 
 
 def test_config_is_required(tmp_path):
     # No built-in path: a forgotten --config must not quietly read some other file.
     for args in (["--check-config"], ["--severity", "CRITICAL", "--message", "x"], ["--flush-spool"]):
-        result = subprocess.run(
-            [sys.executable, str(COMMAND), *args], capture_output=True, text=True, timeout=30, check=False
-        )
+        result = subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=30, check=False)
         assert result.returncode == 2
         assert "the following arguments are required: --config" in result.stderr
 
@@ -339,14 +336,13 @@ def test_login_without_tls_is_refused_unless_allowed(smtp, tmp_path):
 def test_login_without_tls_is_refused_at_send_time(smtp):
     """A configuration that skipped config_problems still cannot log in in clear."""
     controller, capture = smtp
-    program = load_module(COMMAND, "peerquest_alert_send_time")
     config = dict(full_config(controller.port), allow_insecure_transport=False)
     delivery = {"channel": "email", "severity": "CRITICAL", "key": "k", "message": "x", "created": 0}
     delivery["recipients"] = ["oncall@peerquest.test"]
-    with pytest.raises(program.DeliveryError, match="email refused: email.smtp.user: an SMTP login"):
-        program.deliver(delivery, config)
+    with pytest.raises(channels.DeliveryError, match="email refused: email.smtp.user: an SMTP login"):
+        channels.deliver(delivery, config)
     assert capture.messages == []
-    program.deliver(delivery, dict(config, allow_insecure_transport=True))
+    channels.deliver(delivery, dict(config, allow_insecure_transport=True))
     assert len(capture.messages) == 1
 
 
@@ -425,7 +421,8 @@ def test_wrapper_runs_the_program_with_the_settings(tmp_path):
     lib_dir, config_dir = tmp_path / "lib dir", tmp_path / "conf's dir"
     lib_dir.mkdir()
     config_dir.mkdir()
-    shutil.copy(COMMAND, lib_dir / "peerquest-alert")
+    program = lib_dir / "peerquest-alert"
+    program.write_text(render("peerquest-alert.py.j2", peerquest_app_ops_python_dir=str(PACKAGE_DIR)))
     config_path = config_dir / "alerting.json"
     config_path.write_text(json.dumps(full_config(25)))
     wrapper = tmp_path / "peerquest-alert"

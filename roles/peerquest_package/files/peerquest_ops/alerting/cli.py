@@ -1,0 +1,88 @@
+"""Send a PeerQuest alert to the channels configured for its severity.
+
+    peerquest-alert --config FILE --severity CRITICAL --message "text" [--key KEY] [--no-spool]
+    echo "text" | peerquest-alert --config FILE --severity WARNING
+    peerquest-alert --config FILE --check-config
+    peerquest-alert --config FILE --flush-spool
+    peerquest-alert --config FILE --test-channels
+
+--config is required: the program has no built-in settings path, and the
+configuration carries every setting (no key has a built-in default). The
+command on PATH is a wrapper that passes the deployed file.
+
+Channels: email, slack, discord, webhook (a generic JSON POST for SMS or pager
+gateways); the configuration's routes say which get each severity. The same
+key is sent at most once per dedup window; a failed delivery is queued in the
+spool directory and retried by --flush-spool.
+
+Exit status: 0 delivered (or suppressed duplicate, or no channel routed for
+that severity), 1 a channel failed and nothing was queued (--no-spool, no spool
+directory) or a channel test failed, 2 bad usage or configuration, 75 a
+channel failed and its delivery is queued for retry (or stays queued after
+--flush-spool). Credentials and webhook URLs come only from the configuration
+file, never from the command line, and are never printed or logged. An SMTP
+login without TLS and an http:// webhook are refused (the secret would cross
+the network in clear) unless the configuration sets allow_insecure_transport.
+"""
+
+import argparse
+import os
+import sys
+
+from peerquest_ops.alerting import routing, spool
+from peerquest_ops.alerting.output import PROGRAM, say, warn
+from peerquest_ops.alerting.schema import load_config
+from peerquest_ops.core.config import ConfigError
+from peerquest_ops.core.constants import SEVERITIES
+from peerquest_ops.core.eventlog import EventLog
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0])
+    # No built-in path: the deployed one is a site's choice, passed by the wrapper on PATH.
+    parser.add_argument("--config", required=True, metavar="FILE", help="configuration file (required)")
+    parser.add_argument("--severity", type=str.upper, choices=SEVERITIES)
+    parser.add_argument("--message", help="alert text; read from standard input when omitted")
+    parser.add_argument("--key", help="deduplication key (default: severity and the message's first line)")
+    parser.add_argument("--no-spool", action="store_true", help="exit 1 on a failed channel instead of queueing")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check-config", action="store_true", help="only check the configuration file")
+    mode.add_argument("--flush-spool", action="store_true", help="retry the queued deliveries that are due")
+    mode.add_argument("--test-channels", action="store_true", help="send a test to each of selftest_channels")
+    args = parser.parse_args(argv)
+    if not (args.check_config or args.flush_spool or args.test_channels) and not args.severity:
+        parser.error("--severity is required")
+    return args
+
+
+def _send(args, config, log):
+    message = args.message if args.message is not None else sys.stdin.read().strip()
+    if not message:
+        say("empty message", error=True)
+        return 2
+    return routing.send_alert(config, log, args.severity, message, key=args.key, use_spool=not args.no_spool)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    # Spool, state and log are shared by root and the alert account through their group.
+    os.umask(0o007)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        say(str(exc), error=True)
+        return 2
+    if args.check_config:
+        say(f"{args.config} is valid")
+        return 0
+    log = EventLog(config["log_file"], PROGRAM, warn=warn)
+    try:
+        if args.flush_spool:
+            return spool.flush(config, log)
+        if args.test_channels:
+            return routing.selftest(config, log)
+        return _send(args, config, log)
+    except OSError as exc:
+        # State or spool directory unusable: say so plainly, not as a traceback.
+        say(f"{exc.filename or 'file'}: {exc.strerror}", error=True)
+        return 1

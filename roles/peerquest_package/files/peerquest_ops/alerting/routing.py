@@ -1,0 +1,126 @@
+"""Which channels get an alert, and sending it there.
+
+    route(config, severity)                          [(channel, recipients or None), ...]
+    send_alert(config, log, severity, message, key)  exit status of one alert
+    selftest(config, log)                            exit status of the channel test
+
+Exit statuses: 0 delivered (or suppressed duplicate, or routed nowhere on
+purpose), 1 a channel failed and nothing was queued, EX_TEMPFAIL (75) a
+channel failed and its delivery is queued for retry.
+"""
+
+import socket
+import time
+
+from peerquest_ops.alerting import dedup, spool
+from peerquest_ops.alerting.channels import DeliveryError, deliver
+from peerquest_ops.alerting.output import say
+from peerquest_ops.core.constants import EX_TEMPFAIL
+
+
+def route(config, severity):
+    """(channel, recipients) for each channel that gets this severity."""
+    out = []
+    for channel in dict.fromkeys(config["routes"].get(severity) or []):
+        # config_problems refused an email route without recipients: deliver() would fail it, never drop it.
+        recipients = (config["email"]["recipients"].get(severity) or []) if channel == "email" else None
+        out.append((channel, recipients))
+    return out
+
+
+def _claim(config, key, now):
+    """(duplicate, previous entry, claimed); unusable dedup state never costs the alert."""
+    try:
+        duplicate, previous = dedup.claim(config, key, now)
+    except OSError as exc:
+        say(f"warning: dedup skipped: {exc.filename or 'state'}: {exc.strerror}", error=True)
+        return False, {}, False
+    return duplicate, previous, True
+
+
+def _failed(delivery, error, config, log, use_spool, now):
+    """Report a failed delivery, queue it when allowed; returns its exit status."""
+    severity, key, channel = delivery["severity"], delivery["key"], delivery["channel"]
+    where = {"severity": severity, "key": key, "channel": channel}
+    if not use_spool:
+        say(f"{severity} alert not delivered: {error}", error=True)
+        log.event("ERROR", "failed", **where, error=error)
+        return 1
+    try:
+        entry = spool.queue(delivery, error, config, now)
+    except OSError as exc:
+        say(f"{severity} alert not delivered: {error}; could not queue: {exc.strerror}", error=True)
+        log.event("ERROR", "failed", **where, error=error, queue_error=exc.strerror)
+        return 1
+    say(f"{severity} alert not delivered: {error}; queued for retry", error=True)
+    log.event("WARNING", "queued", **where, error=error, id=entry["id"])
+    return EX_TEMPFAIL
+
+
+def send_alert(config, log, severity, message, key=None, use_spool=True):
+    """Send one alert to every channel routed for its severity, once per dedup window."""
+    key = key or f"{severity} {message.splitlines()[0]}"
+    deliveries = route(config, severity)
+    if not deliveries:
+        # A site may route a severity nowhere on purpose; say so rather than pretend it went out.
+        say(f"{severity} alert not sent: routes.{severity} lists no channel")
+        return 0
+    now = time.time()
+    duplicate, previous, key_claimed = _claim(config, key, now)
+    if duplicate:
+        say(f"suppressed duplicate {key}")
+        log.event("INFO", "suppressed duplicate", severity=severity, key=key, channel="-", count=previous["suppressed"])
+        return 0
+    base = {"severity": severity, "key": key, "created": now, "suppressed": previous.get("suppressed", 0)}
+    base["message"] = message + dedup.suppressed_note(previous)
+    use_spool = bool(config["spool_dir"]) and use_spool
+    sent, status = [], 0
+    for channel, recipients in deliveries:
+        delivery = dict(base, channel=channel, **({"recipients": recipients} if recipients else {}))
+        try:
+            sent.append(deliver(delivery, config))
+        except DeliveryError as error:
+            result = _failed(delivery, error, config, log, use_spool, now)
+            status = 1 if result == 1 else (status or result)
+            continue
+        log.event("INFO", "sent", severity=severity, key=key, channel=channel, to=sent[-1])
+    if status == 1 and key_claimed:
+        try:
+            dedup.release(config, key, now, previous)
+        except OSError as exc:
+            say(f"warning: dedup not released: {exc.filename or 'state'}: {exc.strerror}", error=True)
+    if sent:
+        say(f"{severity} alert sent: {'; '.join(sent)}")
+    return status
+
+
+def selftest(config, log):
+    """A test message to each of selftest_channels: never deduplicated, never spooled; 1 if one failed."""
+    channels = config["selftest_channels"]
+    if not channels:
+        say("no channel listed in selftest_channels")
+        return 0
+    host = socket.gethostname()
+    base = {"severity": "INFO", "key": "selftest", "message": f"PeerQuest alert channel test from {host}"}
+    base.update(created=time.time(), suppressed=0)
+    recipients = config["email"]["recipients"].values()
+    where = {"severity": "INFO", "key": "selftest"}
+    failed = []
+    for channel in dict.fromkeys(channels):
+        delivery = dict(base, channel=channel)
+        if channel == "email":
+            # Every configured mailbox is checked.
+            delivery["recipients"] = list(dict.fromkeys(a for addresses in recipients for a in addresses))
+        try:
+            done = deliver(delivery, config)
+        except DeliveryError as exc:
+            failed.append(channel)
+            say(f"channel test failed: {exc}", error=True)
+            log.event("ERROR", "test-failed", **where, channel=channel, error=exc)
+            continue
+        say(f"channel test sent: {done}")
+        log.event("INFO", "test-sent", **where, channel=channel, to=done)
+    if failed:
+        say(f"channel test failed for: {', '.join(failed)}", error=True)
+        return 1
+    return 0
