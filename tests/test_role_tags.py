@@ -1,0 +1,29 @@
+"""Every role tags its steps <role>_<step>, so one step of one role can be rerun.
+
+`--tags peerquest_monitors_configure` rewrites the monitors' settings and
+schedule and nothing else; the checks still run first (playbooks/preflight.yml
+is tagged always).
+"""
+
+import pytest
+import yaml
+from conftest import ROLES
+
+STEPS = ("preflight", "install", "configure", "run", "remove")
+ROLE_DIRS = sorted(p for p in ROLES.iterdir() if (p / "tasks" / "main.yml").exists())
+
+
+@pytest.mark.parametrize("role", ROLE_DIRS, ids=lambda p: p.name)
+def test_each_step_file_is_imported_with_its_role_tag(role):
+    with open(role / "tasks" / "main.yml", encoding="utf-8") as handle:
+        entries = yaml.safe_load(handle)
+    imported = {}
+    for entry in entries:
+        target = entry.get("ansible.builtin.import_tasks")
+        assert target, f"{role.name}: tasks/main.yml only imports step files, found {entry.get('name')!r}"
+        imported[target.removesuffix(".yml")] = set(entry.get("tags") or [])
+    present = {p.stem for p in (role / "tasks").glob("*.yml")} - {"main"}
+    assert set(imported) == present, f"{role.name}: step files not imported: {sorted(present - set(imported))}"
+    for step, tags in imported.items():
+        assert step in STEPS, f"{role.name}: {step}.yml is not one of the steps {STEPS}"
+        assert f"{role.name}_{step}" in tags, f"{role.name}: {step}.yml is not tagged {role.name}_{step}"
