@@ -7,11 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROLES, load_module
-
-MONITOR = ROLES / "peerquest_monitors" / "files" / "peerquest-monitor"
-pm = load_module(MONITOR, "peerquest_monitor")
-
+from peerquest_ops.monitors import base, digest, errors, follow, integrity, performance, probes, scan, windows
 
 # ------------------------------------------------------------ sliding window
 
@@ -19,20 +15,20 @@ pm = load_module(MONITOR, "peerquest_monitor")
 def test_window_is_sliding_not_the_clock_hour():
     buckets = {}
     now = time.mktime(time.strptime("2026-11-28 14:01:00", "%Y-%m-%d %H:%M:%S"))
-    pm.add_event(buckets, now - 3 * 60)  # 13:58, the plan's grep for "14" would miss it
-    assert pm.window_count(buckets, now, 3600) == 1
-    assert pm.window_count(buckets, now + 56 * 60, 3600) == 1  # 14:57: still within 60 minutes
-    assert pm.window_count(buckets, now + 58 * 60, 3600) == 0  # 14:59: gone
+    windows.add_event(buckets, now - 3 * 60)  # 13:58, the plan's grep for "14" would miss it
+    assert windows.window_count(buckets, now, 3600) == 1
+    assert windows.window_count(buckets, now + 56 * 60, 3600) == 1  # 14:57: still within 60 minutes
+    assert windows.window_count(buckets, now + 58 * 60, 3600) == 0  # 14:59: gone
 
 
 def test_window_counts_every_event_once():
     buckets = {}
     now = 1_800_000_000
     for seconds_ago in (10, 70, 1800, 3590, 3700, 7200):
-        pm.add_event(buckets, now - seconds_ago)
-    assert pm.window_count(buckets, now, 3600) == 4
-    pm.prune(buckets, now, 3600)
-    assert pm.window_count(buckets, now, 86400) == 4
+        windows.add_event(buckets, now - seconds_ago)
+    assert windows.window_count(buckets, now, 3600) == 4
+    windows.prune(buckets, now, 3600)
+    assert windows.window_count(buckets, now, 86400) == 4
 
 
 # ------------------------------------------------------ offsets and rotation
@@ -43,10 +39,10 @@ def write(path, text, mode="a"):
         handle.write(text)
 
 
-def drain(path, start, max_bytes=pm.CHUNK):
+def drain(path, start, max_bytes=scan.CHUNK):
     """All new lines, as the monitors read them: chunk after chunk."""
     lines, position = [], start
-    for chunk, position in pm.iter_new_lines(str(path), start, max_bytes):  # noqa: B007 - last one wanted
+    for chunk, position in scan.iter_new_lines(str(path), start, max_bytes):  # noqa: B007 - last one wanted
         lines += chunk
     return lines, position
 
@@ -54,27 +50,27 @@ def drain(path, start, max_bytes=pm.CHUNK):
 def test_reads_only_new_lines(tmp_path):
     log = tmp_path / "django.log"
     write(log, "one\ntwo\n")
-    lines, pos, _ = pm.read_new_lines(str(log), {})
+    lines, pos, _ = scan.read_new_lines(str(log), {})
     assert lines == ["one", "two"]
     write(log, "three\n")
-    lines, pos, _ = pm.read_new_lines(str(log), pos)
+    lines, pos, _ = scan.read_new_lines(str(log), pos)
     assert lines == ["three"]
-    assert pm.read_new_lines(str(log), pos)[0] == []
+    assert scan.read_new_lines(str(log), pos)[0] == []
 
 
 def test_a_half_written_line_waits_for_the_next_run(tmp_path):
     log = tmp_path / "django.log"
     write(log, "complete\nhalf")
-    lines, pos, _ = pm.read_new_lines(str(log), {})
+    lines, pos, _ = scan.read_new_lines(str(log), {})
     assert lines == ["complete"]
     write(log, " done\n")
-    assert pm.read_new_lines(str(log), pos)[0] == ["half done"]
+    assert scan.read_new_lines(str(log), pos)[0] == ["half done"]
 
 
 def test_rotation_loses_and_repeats_nothing(tmp_path):
     log = tmp_path / "django.log"
     write(log, "a1\na2\n")
-    _, pos, _ = pm.read_new_lines(str(log), {})
+    _, pos, _ = scan.read_new_lines(str(log), {})
     write(log, "a3\n")  # written before logrotate moved the file
     os.rename(log, tmp_path / "django.log-20261128-1790000000")
     write(log, "b1\n", "w")  # the app reopened the new file
@@ -87,7 +83,7 @@ def test_rotation_loses_and_repeats_nothing(tmp_path):
 def test_a_large_backlog_is_read_in_bounded_chunks(tmp_path):
     log = tmp_path / "django.log"
     write(log, "".join(f"line {i:05d}\n" for i in range(1000)))  # 11 bytes a line
-    _, pos, _ = pm.read_new_lines(str(log), {}, max_bytes=100)
+    _, pos, _ = scan.read_new_lines(str(log), {}, max_bytes=100)
     assert pos["offset"] == 99  # nine whole lines, never a partial one
     os.rename(log, tmp_path / "django.log-1")
     write(log, "new 1\n", "w")
@@ -98,7 +94,7 @@ def test_a_large_backlog_is_read_in_bounded_chunks(tmp_path):
 def test_rotation_with_the_new_file_not_yet_created(tmp_path):
     log = tmp_path / "django.log"
     write(log, "a1\n")
-    _, pos, _ = pm.read_new_lines(str(log), {})
+    _, pos, _ = scan.read_new_lines(str(log), {})
     write(log, "a2\n")
     os.rename(log, tmp_path / "django.log-1")
     lines, pos = drain(log, pos)
@@ -110,26 +106,26 @@ def test_rotation_with_the_new_file_not_yet_created(tmp_path):
 def test_truncation_restarts_from_the_top(tmp_path):
     log = tmp_path / "django.log"
     write(log, "a1\na2\na3\n")
-    _, pos, _ = pm.read_new_lines(str(log), {})
+    _, pos, _ = scan.read_new_lines(str(log), {})
     write(log, "b1\n", "w")
-    lines, _, note = pm.read_new_lines(str(log), pos)
+    lines, _, note = scan.read_new_lines(str(log), pos)
     assert lines == ["b1"] and "truncated" in note
 
 
 def test_compressed_rotated_copy_is_reported_not_silently_skipped(tmp_path):
     log = tmp_path / "django.log"
     write(log, "a1\n")
-    _, pos, _ = pm.read_new_lines(str(log), {})
+    _, pos, _ = scan.read_new_lines(str(log), {})
     os.rename(log, tmp_path / "django.log-1.gz")
     write(log, "b1\n", "w")
-    lines, _, note = pm.read_new_lines(str(log), pos)
+    lines, _, note = scan.read_new_lines(str(log), pos)
     assert lines == ["b1"] and "old copy is gone" in note
 
 
 def test_line_time_reads_the_formatters_timestamp():
-    when = pm.line_time("ERROR 2026-11-28 13:58:07,123 views 10 20 Application approval failed", 0)
+    when = scan.line_time("ERROR 2026-11-28 13:58:07,123 views 10 20 Application approval failed", 0)
     assert time.strftime("%H:%M:%S", time.localtime(when)) == "13:58:07"
-    assert pm.line_time("no timestamp here", 42) == 42
+    assert scan.line_time("no timestamp here", 42) == 42
 
 
 # ----------------------------------------------------- rates and baselines
@@ -137,20 +133,20 @@ def test_line_time_reads_the_formatters_timestamp():
 
 @pytest.mark.parametrize("failures, successes, percent", [(0, 0, 0.0), (5, 95, 5.0), (6, 94, 6.0), (3, 0, 100.0)])
 def test_failure_rate(failures, successes, percent):
-    assert pm.failure_rate(failures, successes) == pytest.approx(percent)
+    assert windows.failure_rate(failures, successes) == pytest.approx(percent)
 
 
 def test_baseline_moves_at_most_hourly_and_needs_samples():
-    baseline = pm.update_baseline({}, 10, now=0)
+    baseline = windows.update_baseline({}, 10, now=0)
     assert baseline == {"value": 10.0, "samples": 1, "updated": 0}
-    assert pm.update_baseline(baseline, 1000, now=600) is baseline
-    baseline = pm.update_baseline(baseline, 20, now=3600)
+    assert windows.update_baseline(baseline, 1000, now=600) is baseline
+    baseline = windows.update_baseline(baseline, 20, now=3600)
     assert baseline["value"] == pytest.approx(13.0) and baseline["samples"] == 2
-    assert not pm.above_baseline(100, baseline, 50, min_samples=3, min_value=5)
-    baseline = pm.update_baseline(baseline, 13, now=7200)
-    assert pm.above_baseline(19.6, baseline, 50, 3, 5)  # > 13 * 1.5
-    assert not pm.above_baseline(19.5, baseline, 50, 3, 5)  # exactly +50 % is not "> 50 %"
-    assert not pm.above_baseline(4, {"value": 1.0, "samples": 9}, 50, 3, 5)  # too few events to judge
+    assert not windows.above_baseline(100, baseline, 50, min_samples=3, min_value=5)
+    baseline = windows.update_baseline(baseline, 13, now=7200)
+    assert windows.above_baseline(19.6, baseline, 50, 3, 5)  # > 13 * 1.5
+    assert not windows.above_baseline(19.5, baseline, 50, 3, 5)  # exactly +50 % is not "> 50 %"
+    assert not windows.above_baseline(4, {"value": 1.0, "samples": 9}, 50, 3, 5)  # too few events to judge
 
 
 # ---------------------------------------------------- the monitors, end to end
@@ -216,7 +212,7 @@ def monitor(tmp_path):
         },
         "follow": {"enabled": False, "patterns": []},
     }
-    m = pm.Monitor(config)
+    m = base.Monitor(config)
 
     def calls():
         return [json.loads(x) for x in sent.read_text().splitlines()] if sent.exists() else []
@@ -242,17 +238,17 @@ def keys(calls):
 def test_threshold_at_and_above(monitor, failures, alerted):
     m, log, calls = monitor
     lines(log, *[("ERROR", "Application approval failed for 1", 60)] * failures)
-    pm.run_errors(m)
+    errors.run_errors(m)
     assert ("app1:errors:approval_failed" in keys(calls())) is alerted
 
 
 def test_a_critical_text_below_critical_level_alerts_and_old_lines_do_not(monitor):
     m, log, calls = monitor
     lines(log, ("ERROR", "CRITICAL: old news", 2 * 3600))
-    pm.run_errors(m)
+    errors.run_errors(m)
     assert calls() == []
     lines(log, ("ERROR", "CRITICAL: database gone", 5))
-    pm.run_errors(m)
+    errors.run_errors(m)
     [call] = calls()
     assert call["argv"][:2] == ["--severity", "CRITICAL"] and "CRITICAL:" in call["stdin"]
 
@@ -260,7 +256,7 @@ def test_a_critical_text_below_critical_level_alerts_and_old_lines_do_not(monito
 def test_critical_records_are_left_to_the_follower(monitor):
     m, log, calls = monitor
     lines(log, ("CRITICAL", "CRITICAL: database gone", 5))
-    pm.run_errors(m)
+    errors.run_errors(m)
     assert calls() == []
 
 
@@ -282,39 +278,39 @@ def follower(monitor, tmp_path):
 
 def test_a_scan_stands_in_for_a_silent_follower_and_nothing_is_alerted_twice(follower):
     m, critical, calls = follower
-    pm.run_follow(m, iterations=1)  # starts at the end of the file, beats once
+    follow.run_follow(m, iterations=1)  # starts at the end of the file, beats once
     lines(critical, ("CRITICAL", "payment ledger gone", 0))
-    pm.run_errors(m)
+    errors.run_errors(m)
     assert calls() == []  # the follower beat just now: its line, not the scan's
     beat = os.path.join(m.state_dir, "follow.heartbeat")
     os.utime(beat, (time.time() - 600, time.time() - 600))  # the follower died ten minutes ago
-    pm.run_errors(m)
+    errors.run_errors(m)
     [call] = calls()
     assert call["argv"][:2] == ["--severity", "CRITICAL"] and "payment ledger gone" in call["stdin"]
-    pm.run_errors(m)  # the next scan: nothing new
-    pm.run_follow(m, iterations=1)  # the follower comes back: the line is done
+    errors.run_errors(m)  # the next scan: nothing new
+    follow.run_follow(m, iterations=1)  # the follower comes back: the line is done
     assert len(calls()) == 1
     lines(critical, ("CRITICAL", "audit trail gone", 0))
-    pm.run_follow(m, iterations=1)
+    follow.run_follow(m, iterations=1)
     assert "audit trail gone" in calls()[1]["stdin"]
 
 
 def test_a_follower_that_never_started_is_stood_in_for(follower):
     m, critical, calls = follower
-    pm.run_errors(m)  # no heartbeat at all: the scan sets the cursor at the end
+    errors.run_errors(m)  # no heartbeat at all: the scan sets the cursor at the end
     lines(critical, ("CRITICAL", "queue stuck", 0))
-    pm.run_errors(m)
+    errors.run_errors(m)
     assert len(calls()) == 1
 
 
 def test_a_line_is_counted_once_across_runs(monitor):
     m, log, calls = monitor
     lines(log, *[("ERROR", "Application approval failed", 30)] * 3)
-    pm.run_errors(m)
-    pm.run_errors(m)  # nothing new: still 3, at the threshold
+    errors.run_errors(m)
+    errors.run_errors(m)  # nothing new: still 3, at the threshold
     assert calls() == []
     lines(log, ("ERROR", "Application approval failed", 0))
-    pm.run_errors(m)
+    errors.run_errors(m)
     assert keys(calls()) == ["app1:errors:approval_failed"]
 
 
@@ -327,7 +323,7 @@ def test_failure_rate_needs_the_success_lines(monitor, failures, successes, aler
         *[("INFO", "Application approved", 30)] * successes,
         *[("ERROR", "Application approval failed", 30)] * failures,
     )
-    pm.run_errors(m)
+    errors.run_errors(m)
     # 1 of 19 is 5.3 % but below the minimum of 20 events; 2 of 20 is 10 %.
     assert ("app1:errors:approval_rate" in keys(calls())) is alerted
 
@@ -344,10 +340,10 @@ def test_error_rate_increase_against_the_stored_baseline(monitor):
     with open(m.state_path("errors"), "w", encoding="utf-8") as handle:
         json.dump(state, handle)
     lines(log, *[("ERROR", "something broke", 60)] * 15)
-    pm.run_errors(m)
+    errors.run_errors(m)
     assert calls() == []  # 15 is +50 %, not more
     lines(log, ("ERROR", "something broke", 0))
-    pm.run_errors(m)
+    errors.run_errors(m)
     assert keys(calls()) == ["app1:errors:error_rate"]
 
 
@@ -355,10 +351,10 @@ def test_info_waits_for_the_digest(monitor):
     m, log, calls = monitor
     m.alert("INFO", "selfcheck", "Monitoring self-check passed")
     assert calls() == []
-    pm.run_digest(m)
+    digest.run_digest(m)
     [call] = calls()
     assert call["argv"][:2] == ["--severity", "INFO"] and "Monitoring self-check passed" in call["stdin"]
-    pm.run_digest(m)
+    digest.run_digest(m)
     assert "Monitoring self-check passed" not in calls()[-1]["stdin"]
 
 
@@ -416,10 +412,10 @@ def endpoint(monitor):
 def test_health_down_is_critical_and_recovery_is_told(monitor, endpoint):
     m, _, calls = monitor
     endpoint.quick = (503, {"status": "ERROR"})
-    assert pm.run_health(m, quick=True) == ["unavailable"]
+    assert probes.run_health(m, quick=True) == ["unavailable"]
     assert calls()[-1]["argv"][:2] == ["--severity", "CRITICAL"] and "service unavailable" in calls()[-1]["stdin"]
     endpoint.quick = (200, {"status": "OK"})
-    assert pm.run_health(m, quick=True) == []
+    assert probes.run_health(m, quick=True) == []
     assert "service available again" in calls()[-1]["stdin"]
 
 
@@ -429,7 +425,7 @@ def test_health_degraded_is_a_warning_with_the_failing_checks(monitor, endpoint)
         503,
         {"status": "degraded", "checks": {"database": "OK", "disk": {"result": "LOW"}, "models": {"quests": 3}}},
     )
-    assert pm.run_health(m) == ["degraded"]
+    assert probes.run_health(m) == ["degraded"]
     call = calls()[-1]
     assert call["argv"][:2] == ["--severity", "WARNING"]
     assert '"disk": {"result": "LOW"}' in call["stdin"] and "database" not in call["stdin"].split("degraded:")[1]
@@ -438,14 +434,14 @@ def test_health_degraded_is_a_warning_with_the_failing_checks(monitor, endpoint)
 
 def test_every_probe_sends_the_host_header_the_app_accepts(monitor, endpoint):
     m, _, _ = monitor
-    pm.run_health(m)
+    probes.run_health(m)
     assert endpoint.seen_hosts == ["questhub.internal", "questhub.internal"]
 
 
 def test_health_urls_not_routed_yet_is_a_warning_not_an_outage(monitor, endpoint):
     m, _, calls = monitor
     endpoint.quick = (404, {"detail": "not found"})
-    assert pm.run_health(m, quick=True) == ["not_served"]
+    assert probes.run_health(m, quick=True) == ["not_served"]
     assert calls()[-1]["argv"][:2] == ["--severity", "WARNING"]
     assert "peerquest_health.urls" in calls()[-1]["stdin"]
 
@@ -458,7 +454,7 @@ def test_health_down_service_refuses_connections(monitor):
         "token": "",
         "timeout": 2,
     }
-    assert pm.run_health(m) == ["unavailable"]
+    assert probes.run_health(m) == ["unavailable"]
     assert "refused" in calls()[-1]["stdin"].lower()
 
 
@@ -487,7 +483,7 @@ def test_integrity_records_the_result_and_alerts(monitor, tmp_path, body, status
         "result_file": str(result_file),
         "severity": "CRITICAL",
     }
-    pm.run_integrity(m)
+    integrity.run_integrity(m)
     result = json.loads(result_file.read_text())
     assert result["status"] == status and "checked_at" in result
     assert bool(calls()) is alerted
@@ -498,12 +494,12 @@ def test_integrity_records_the_result_and_alerts(monitor, tmp_path, body, status
 def test_follower_alerts_each_critical_line_once(follower):
     m, critical, calls = follower
     lines(critical, ("CRITICAL", "before the follower started", 0))
-    pm.run_follow(m, iterations=1)
+    follow.run_follow(m, iterations=1)
     assert calls() == []  # only what is written from now on
     lines(critical, ("CRITICAL", "ledger mismatch", 0), ("CRITICAL", "Traceback line without a level", 0))
     with open(critical, "a", encoding="utf-8") as handle:
         handle.write("  File x, line 1\n")
-    pm.run_follow(m, iterations=2)
+    follow.run_follow(m, iterations=2)
     assert [c["argv"][:2] for c in calls()] == [["--severity", "CRITICAL"]] * 2
     assert "ledger mismatch" in calls()[0]["stdin"]
 
@@ -536,9 +532,9 @@ def test_performance_slow_and_database_error_thresholds(monitor):
     m, log, calls = monitor
     m.config["performance"] = dict(PERFORMANCE, log_file=str(log))
     lines(log, *[("WARNING", "slow query", 60)] * 10)
-    assert pm.run_performance(m) == []  # 10 slow operations: at the threshold
+    assert performance.run_performance(m) == []  # 10 slow operations: at the threshold
     lines(log, ("WARNING", "slow query", 30), ("ERROR", "database connection timeout", 30))
-    assert sorted(pm.run_performance(m)) == ["db_errors", "slow"]
+    assert sorted(performance.run_performance(m)) == ["db_errors", "slow"]
     assert {c["argv"][1] for c in calls()} == {"CRITICAL", "WARNING"}
 
 
@@ -559,12 +555,12 @@ def test_performance_degradation_against_the_hourly_baseline(monitor, hours, cur
     for hour in range(hours):
         now = T0 + hour * 3600
         lines_at(log, ("INFO", "GET /quests/ took 800ms", now - 120), ("INFO", "POST /apply/ duration=1.2s", now - 60))
-        assert pm.run_performance(m, now=now) == []
+        assert performance.run_performance(m, now=now) == []
     baseline = json.loads(Path(m.state_path("performance")).read_text())["baselines"]["duration"]
     assert baseline["samples"] == hours and baseline["value"] == pytest.approx(1.0)
     now = T0 + hours * 3600
     lines_at(log, ("INFO", f"GET /quests/ took {current}s", now - 30))
-    assert pm.run_performance(m, now=now) == (["degradation"] if degraded else [])
+    assert performance.run_performance(m, now=now) == (["degradation"] if degraded else [])
     alerts = [c for c in calls() if c["argv"][c["argv"].index("--key") + 1] == "app1:performance:degradation"]
     assert len(alerts) == int(degraded)
     if degraded:

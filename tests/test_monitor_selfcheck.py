@@ -7,10 +7,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROLES, load_module
-
-MONITOR = ROLES / "peerquest_monitors" / "files" / "peerquest-monitor"
-pm = load_module(MONITOR, "peerquest_monitor_selfcheck")
+from peerquest_ops.monitors import base, cli, follow, selfcheck
 
 FOLLOWER_UNIT = "peerquest-monitor-follow.service"
 DURATION = r"took (?P<value>\d+)(?P<unit>ms|s)"
@@ -61,8 +58,8 @@ def setup(tmp_path, monkeypatch):
         },
     }
     units = {FOLLOWER_UNIT: "active"}
-    monkeypatch.setattr(pm, "unit_state", lambda unit: units.get(unit, "inactive"))
-    m = pm.Monitor(config)
+    monkeypatch.setattr(selfcheck, "unit_state", lambda unit: units.get(unit, "inactive"))
+    m = base.Monitor(config)
     now = time.time()
     (state / "last_run.json").write_text(json.dumps({"errors": now - 60, "digest": now - 3600}))
     (state / "follow.heartbeat").write_text("")
@@ -75,7 +72,7 @@ def setup(tmp_path, monkeypatch):
     def main(*args, deployed_ago=0):
         config_file.write_text(json.dumps(config))
         os.utime(config_file, (time.time() - deployed_ago, time.time() - deployed_ago))
-        return pm.main(["--config", str(config_file), *args])
+        return cli.main(["--config", str(config_file), *args])
 
     return m, units, calls, main
 
@@ -160,25 +157,25 @@ def test_a_follower_unit_running_but_silent_is_named(setup):
     m, _, _, _ = setup
     beat = os.path.join(m.state_dir, "follow.heartbeat")
     os.utime(beat, (time.time() - 600, time.time() - 600))
-    [problem] = pm.run_selfcheck(m)
+    [problem] = selfcheck.run_selfcheck(m)
     assert problem.startswith("the CRITICAL follower is not running: silent for 6") and "(allowed 120s)" in problem
 
 
 def test_systemd_out_of_reach_falls_back_to_the_heartbeat(setup, monkeypatch):
     m, _, _, _ = setup
-    monkeypatch.setattr(pm, "unit_state", lambda unit: None)
-    assert pm.run_selfcheck(m) == []
+    monkeypatch.setattr(selfcheck, "unit_state", lambda unit: None)
+    assert selfcheck.run_selfcheck(m) == []
     os.unlink(os.path.join(m.state_dir, "follow.heartbeat"))
-    assert pm.run_selfcheck(m) == ["the CRITICAL follower is not running: it never wrote a heartbeat"]
+    assert selfcheck.run_selfcheck(m) == ["the CRITICAL follower is not running: it never wrote a heartbeat"]
 
 
 def test_a_new_problem_is_told_at_once_the_same_ones_share_a_key(setup):
     m, units, calls, _ = setup
     break_follower(m, units)
-    pm.run_selfcheck(m)
-    pm.run_selfcheck(m)
+    selfcheck.run_selfcheck(m)
+    selfcheck.run_selfcheck(m)
     break_stale(m, units)
-    pm.run_selfcheck(m)
+    selfcheck.run_selfcheck(m)
     found = [c["argv"][c["argv"].index("--key") + 1] for c in warnings(calls)]
     assert found == ["app1:selfcheck:follower", "app1:selfcheck:follower", "app1:selfcheck:stale:errors,follower"]
 
@@ -190,8 +187,8 @@ def test_an_unwritable_state_directory_is_reported_not_a_crash(setup, monkeypatc
         raise PermissionError(13, "Permission denied", m.state_path("last_run"))
 
     monkeypatch.setattr(m, "mark_run", refuse)
-    monkeypatch.setattr(pm.os, "access", lambda path, mode: path != m.state_dir)
-    assert pm.run_selfcheck(m) == [f"{m.state_dir} is not writable by the monitors"]
+    monkeypatch.setattr(selfcheck.os, "access", lambda path, mode: path != m.state_dir)
+    assert selfcheck.run_selfcheck(m) == [f"{m.state_dir} is not writable by the monitors"]
     assert "could not record this run: Permission denied" in capsys.readouterr().out
     assert len(warnings(calls)) == 1
 
@@ -213,61 +210,61 @@ def alerted_tags(calls):
 @pytest.fixture
 def follower(setup):
     m, _, calls, _ = setup
-    pm._STOP["requested"] = False
-    pm.run_follow(m, iterations=1)  # the cursor at the end of the (empty) log
+    follow._STOP["requested"] = False
+    follow.run_follow(m, iterations=1)  # the cursor at the end of the (empty) log
     yield m, m.config["follow"]["log_file"], calls
-    pm._STOP["requested"] = False
+    follow._STOP["requested"] = False
 
 
 def test_a_stop_between_two_alerts_resumes_with_the_next_line(follower, monkeypatch):
     m, log, calls = follower
     critical_lines(log, "t1", "t2", "t3", "t4")
-    real = pm.Monitor.alert
+    real = base.Monitor.alert
 
     def alert_then_stop(self, *args):
         status = real(self, *args)
         if len(calls()) == 2:
-            pm.request_stop()  # SIGTERM arrives while the second alert is out
+            follow.request_stop()  # SIGTERM arrives while the second alert is out
         return status
 
-    monkeypatch.setattr(pm.Monitor, "alert", alert_then_stop)
-    pm.run_follow(m)  # returns on the stop request
+    monkeypatch.setattr(base.Monitor, "alert", alert_then_stop)
+    follow.run_follow(m)  # returns on the stop request
     assert alerted_tags(calls) == ["t1", "t2"]
     assert json.loads(open(m.state_path("follow"), encoding="utf-8").read())["done"] == 3  # t2's traceback pending
-    pm._STOP["requested"] = False
-    monkeypatch.setattr(pm.Monitor, "alert", real)
+    follow._STOP["requested"] = False
+    monkeypatch.setattr(base.Monitor, "alert", real)
     critical_lines(log, "t5")
-    pm.run_follow(m, iterations=1)
+    follow.run_follow(m, iterations=1)
     assert alerted_tags(calls) == ["t1", "t2", "t3", "t4", "t5"]
 
 
 def test_a_kill_during_an_alert_repeats_at_most_that_one(follower, monkeypatch):
     m, log, calls = follower
     critical_lines(log, "k1", "k2", "k3")
-    real = pm.Monitor.alert
+    real = base.Monitor.alert
 
     def killed_on_the_second(self, *args):
         if len(calls()) == 1:
             raise SystemExit("killed")  # SIGKILL: nothing after this point runs
         return real(self, *args)
 
-    monkeypatch.setattr(pm.Monitor, "alert", killed_on_the_second)
+    monkeypatch.setattr(base.Monitor, "alert", killed_on_the_second)
     with pytest.raises(SystemExit):
-        pm.run_follow(m, iterations=1)
-    monkeypatch.setattr(pm.Monitor, "alert", real)
-    pm.run_follow(m, iterations=1)
+        follow.run_follow(m, iterations=1)
+    monkeypatch.setattr(base.Monitor, "alert", real)
+    follow.run_follow(m, iterations=1)
     assert alerted_tags(calls) == ["k1", "k2", "k3"]
 
 
 def test_truncation_restarts_the_count(follower):
     m, log, calls = follower
     critical_lines(log, "a1", "a2")
-    pm.run_follow(m, iterations=1)
+    follow.run_follow(m, iterations=1)
     with open(m.state_path("follow"), "w", encoding="utf-8") as handle:
         # A cursor left mid-chunk; then the file is cut and rewritten shorter.
         json.dump({"position": {"inode": os.stat(log).st_ino, "offset": 400}, "done": 1}, handle)
     with open(log, "w", encoding="utf-8"):
         pass
     critical_lines(log, "b1")
-    pm.run_follow(m, iterations=1)
+    follow.run_follow(m, iterations=1)
     assert alerted_tags(calls) == ["a1", "a2", "b1"]

@@ -6,9 +6,9 @@ import os
 import sys
 import time
 
-from conftest import ROLES, load_module
+from conftest import ROLES
+from peerquest_ops.monitors import scan
 
-pm = load_module(ROLES / "peerquest_monitors" / "files" / "peerquest-monitor", "peerquest_monitor_time")
 sys.path.insert(0, str(ROLES / "peerquest_logging" / "files"))
 from peerquest_logging.formatters import ZonedFormatter  # noqa: E402
 
@@ -17,14 +17,14 @@ UTC_NOON = calendar.timegm(time.strptime("2026-11-28 12:00:00", "%Y-%m-%d %H:%M:
 
 def test_a_line_with_an_offset_means_the_same_instant_in_any_zone():
     # 13:00 in Auckland's summer (+1300) is 00:00 UTC; 06:00 at -0600 is 12:00 UTC.
-    assert pm.line_time("ERROR 2026-11-29 01:00:00,123+1300 views 1 2 x", None) == UTC_NOON
-    assert pm.line_time("ERROR 2026-11-28 06:00:00,999-0600 views 1 2 x", None) == UTC_NOON
-    assert pm.line_time("ERROR 2026-11-28 12:00:00Z views", None) == UTC_NOON
+    assert scan.line_time("ERROR 2026-11-29 01:00:00,123+1300 views 1 2 x", None) == UTC_NOON
+    assert scan.line_time("ERROR 2026-11-28 06:00:00,999-0600 views 1 2 x", None) == UTC_NOON
+    assert scan.line_time("ERROR 2026-11-28 12:00:00Z views", None) == UTC_NOON
 
 
 def test_a_line_without_an_offset_is_host_local_time():
     line = "ERROR 2026-11-28 12:00:00,000 views 1 2 x"
-    assert pm.line_time(line, None) == time.mktime(time.strptime("2026-11-28 12:00:00", "%Y-%m-%d %H:%M:%S"))
+    assert scan.line_time(line, None) == time.mktime(time.strptime("2026-11-28 12:00:00", "%Y-%m-%d %H:%M:%S"))
 
 
 def test_the_deployed_formatter_writes_the_offset_of_the_process_zone(monkeypatch):
@@ -39,7 +39,7 @@ def test_the_deployed_formatter_writes_the_offset_of_the_process_zone(monkeypatc
         # The monitors read it back as the same instant, in the host's (other) zone.
         monkeypatch.setenv("TZ", "UTC")
         time.tzset()
-        assert pm.line_time(text, None) == UTC_NOON
+        assert scan.line_time(text, None) == UTC_NOON
     finally:
         monkeypatch.delenv("TZ", raising=False)
         os.environ.pop("TZ", None)

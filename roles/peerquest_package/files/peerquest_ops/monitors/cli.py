@@ -1,0 +1,76 @@
+"""PeerQuest monitors: scheduled checks that turn logs and probes into alerts.
+
+    peerquest-monitor errors        error patterns, failure rates, error-rate baseline
+    peerquest-monitor performance   slow operations, database errors, degradation
+    peerquest-monitor health [--quick]   /health/quick/ and /health/
+    peerquest-monitor integrity     the app's audit_application_participant_sync
+    peerquest-monitor selfcheck     the monitors themselves, channels, disk (exit 1: problems)
+    peerquest-monitor digest        the daily INFO digest
+    peerquest-monitor review        the monthly alert review
+    peerquest-monitor follow        stay running; alert on CRITICAL lines at once
+    peerquest-monitor check-config  only check the settings file
+
+--config is required: the command on PATH is a wrapper that passes the
+deployed settings. Alerts go through peerquest-alert (routing, dedup, spool).
+Log files are read from where the previous run stopped (inode + offset),
+following rotation, and counted in a sliding window, not the clock hour.
+Exit status: 0 done, 1 the self-check found a problem, 2 bad usage or settings.
+"""
+
+import argparse
+import os
+import sys
+
+from peerquest_ops.core import config as settings
+from peerquest_ops.monitors.base import Monitor
+from peerquest_ops.monitors.digest import run_digest
+from peerquest_ops.monitors.errors import run_errors
+from peerquest_ops.monitors.follow import run_follow
+from peerquest_ops.monitors.integrity import run_integrity
+from peerquest_ops.monitors.performance import run_performance
+from peerquest_ops.monitors.probes import run_health
+from peerquest_ops.monitors.review import run_review
+from peerquest_ops.monitors.runtime import PROGRAM
+from peerquest_ops.monitors.schema import config_problems
+from peerquest_ops.monitors.selfcheck import run_selfcheck
+
+COMMANDS = {
+    "errors": lambda m, a: run_errors(m),
+    "performance": lambda m, a: run_performance(m),
+    "health": lambda m, a: run_health(m, quick=a.quick),
+    "integrity": lambda m, a: run_integrity(m),
+    "selfcheck": lambda m, a: run_selfcheck(m),
+    "digest": lambda m, a: run_digest(m),
+    "review": lambda m, a: run_review(m),
+    "follow": lambda m, a: run_follow(m, stop_on_sigterm=True),
+}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="settings file the role rendered")
+    parser.add_argument("--quick", action="store_true", help="health: only /health/quick/")
+    parser.add_argument("command", choices=sorted(COMMANDS) + ["check-config"])
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.umask(0o027)
+    try:
+        config = settings.load(args.config)
+    except settings.ConfigError as exc:
+        print(f"{PROGRAM}: {exc}", file=sys.stderr)
+        return 2
+    problems = config_problems(config)
+    if problems:
+        print(f"{PROGRAM}: {args.config}: " + "; ".join(problems), file=sys.stderr)
+        return 2
+    # The health token never shows in a log line (core.eventlog scrubs what is registered).
+    settings.remember(config["health"].get("token"))
+    if args.command == "check-config":
+        print(f"{PROGRAM}: {args.config} is valid")
+        return 0
+    result = COMMANDS[args.command](Monitor(config, deployed_at=os.stat(args.config).st_mtime), args)
+    # The self-check's verdict is its exit status too: 1 when it found a problem.
+    return 1 if args.command == "selfcheck" and result else 0

@@ -1,0 +1,143 @@
+"""The CRITICAL follower: alert each follow-pattern line within seconds, never twice.
+
+The follower (a systemd service) and an errors scan standing in for a silent
+follower share one cursor in follow.json, read and written under follow.lock
+(core.locking): the start of the chunk being worked on ("position") and how
+many of its lines are done ("done"), saved after every alert. A follower
+stopped or killed between two alerts resumes with the next line, neither
+repeating nor skipping one. The follower touches follow.heartbeat after every
+pass; its age tells the self-check and the scans whether it is alive.
+"""
+
+import contextlib
+import os
+import re
+import signal
+import time
+
+from peerquest_ops.core.locking import locked
+from peerquest_ops.monitors.runtime import load_json, log, save_json
+from peerquest_ops.monitors.scan import compile_rules, read_new_lines
+
+# Set by SIGTERM in the follower: finish the alert in hand, record it, stop.
+_STOP = {"requested": False}
+# Level, time and pid (and the verbose format's module, process and thread) before a record's text.
+_PREFIX = re.compile(r"^\S+ \S+ \S+ (\S+ \d+ \d+ )?")
+
+
+def request_stop(signum=None, frame=None):
+    _STOP["requested"] = True
+
+
+def stop_requested():
+    return _STOP["requested"]
+
+
+def follow_lock(monitor):
+    """Held while the follower's lines are read and alerted, by the follower or a scan standing in."""
+    return locked(os.path.join(monitor.state_dir, "follow.lock"))
+
+
+def _start_at_the_end(state, state_path, log_file):
+    """First start: only what is written from now on. Saved at once, so a
+    restart later catches up on what was written while it was down."""
+    with contextlib.suppress(FileNotFoundError):
+        st = os.stat(log_file)
+        state["position"] = {"inode": st.st_ino, "offset": st.st_size}
+    save_json(state_path, state)
+
+
+def _alert_line(monitor, cfg, rules, line):
+    """Alert line once per matching pattern; whether any did."""
+    alerted = False
+    for name, regex in rules.items():
+        if regex.search(line):
+            # Without level, time and pid, so the key dedups on what happened.
+            text = _PREFIX.sub("", line)[:500]
+            monitor.alert(cfg["severity"], f"follow:{name}:{text[:120]}", f"{text}\n(in {cfg['log_file']})")
+            alerted = True
+    return alerted
+
+
+def follow_pass(monitor):
+    """Alert every follow-pattern line written since the shared cursor; how many new lines were read."""
+    cfg = monitor.config["follow"]
+    rules = compile_rules(cfg["patterns"])
+    state_path = monitor.state_path("follow")
+    read = 0
+    with follow_lock(monitor):
+        state = load_json(state_path, {})
+        if "position" not in state:
+            _start_at_the_end(state, state_path, cfg["log_file"])
+        position, done = state.get("position", {}), int(state.get("done", 0))
+        while not stop_requested():
+            lines, end, note = read_new_lines(cfg["log_file"], position)
+            if note:
+                log(f"WARNING {note}")
+                done = 0  # the lines no longer start where the count was taken
+            if not lines:
+                if end != position:
+                    save_json(state_path, {"position": end, "done": 0})
+                break
+            read += max(0, len(lines) - done)
+            for index in range(done, len(lines)):
+                if stop_requested():
+                    save_json(state_path, {"position": position, "done": index})
+                    return read
+                if _alert_line(monitor, cfg, rules, lines[index]):
+                    save_json(state_path, {"position": position, "done": index + 1})
+            position, done = end, 0
+            save_json(state_path, {"position": position, "done": 0})
+    return read
+
+
+def heartbeat_path(monitor):
+    """Touched by the follower after every pass; its age tells whether the follower is alive."""
+    return os.path.join(monitor.state_dir, "follow.heartbeat")
+
+
+def follower_silent_for(monitor, now=None):
+    """Seconds since the follower's last heartbeat; None when it never beat."""
+    try:
+        return (now or time.time()) - os.stat(heartbeat_path(monitor)).st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def stand_in_for_follower(monitor, now=None):
+    """A scan's share of the follower's work when the follower has gone quiet."""
+    cfg = monitor.config.get("follow", {})
+    if not cfg.get("enabled"):
+        return None
+    silent = follower_silent_for(monitor, now)
+    if silent is not None and silent <= cfg["takeover_seconds"]:
+        return None
+    read = follow_pass(monitor)
+    quiet = "never started" if silent is None else f"silent for {int(silent)}s"
+    log(f"WARNING the CRITICAL follower is {quiet}; this scan alerted its lines ({read} new)")
+    return read
+
+
+def run_follow(monitor, iterations=None, stop_on_sigterm=False):
+    """Stay running: alert on each follow-pattern line within seconds.
+
+    With stop_on_sigterm (the service), SIGTERM lets the alert in hand finish
+    and be recorded before the follower exits; the unit's KillMode=mixed
+    leaves that alert's own process alone meanwhile.
+    """
+    cfg = monitor.config["follow"]
+    beat = heartbeat_path(monitor)
+    if stop_on_sigterm:
+        signal.signal(signal.SIGTERM, request_stop)
+    log(f"follow: watching {cfg['log_file']} for {', '.join(p['name'] for p in cfg['patterns'])}")
+    count = 0
+    while (iterations is None or count < iterations) and not stop_requested():
+        count += 1
+        follow_pass(monitor)
+        with open(beat, "a", encoding="utf-8"):
+            os.utime(beat)
+        deadline = time.monotonic() + cfg["poll_seconds"]
+        while not stop_requested() and time.monotonic() < deadline:
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+    if stop_requested():
+        log("follow: stopped on request; the cursor is saved")

@@ -1,0 +1,65 @@
+"""The monitors' settings file (monitors.json, rendered by the role): what check-config refuses.
+
+Each problem names its key; every regular expression must compile. The
+severities are core.constants.SEVERITIES, the same the role's preflight and
+peerquest-alert accept.
+"""
+
+import re
+
+from peerquest_ops.core.constants import SEVERITIES
+
+REQUIRED = ("state_dir", "alert_command", "errors", "performance", "health", "integrity", "selfcheck", "follow")
+DURATION_GROUPS = {"value", "unit"}
+
+
+def regex_problem(where, regex):
+    try:
+        re.compile(regex)
+    except (re.error, TypeError) as exc:
+        return [f"{where}: not a valid regular expression: {exc}"]
+    return []
+
+
+def _errors_problems(errors):
+    problems = []
+    for index, item in enumerate(errors.get("patterns", [])):
+        where = f"errors.patterns[{index}]"
+        problems += regex_problem(f"{where}.regex", item.get("regex"))
+        if item.get("severity") not in SEVERITIES:
+            problems.append(f"{where}.severity: must be one of {', '.join(SEVERITIES)}")
+        if not isinstance(item.get("threshold"), int) or item["threshold"] < 0:
+            problems.append(f"{where}.threshold: must be a whole number >= 0")
+    for index, item in enumerate(errors.get("rates", [])):
+        where = f"errors.rates[{index}]"
+        problems += regex_problem(f"{where}.failure", item.get("failure"))
+        problems += regex_problem(f"{where}.success", item.get("success"))
+        if not isinstance(item.get("max_percent"), (int, float)) or not 0 <= item["max_percent"] <= 100:
+            problems.append(f"{where}.max_percent: must be between 0 and 100")
+    problems += regex_problem("errors.error_rate.regex", errors.get("error_rate", {}).get("regex"))
+    return problems
+
+
+def _performance_problems(perf):
+    problems = []
+    for key in ("slow_regex", "db_error_regex", "duration_regex"):
+        problems += regex_problem(f"performance.{key}", perf.get(key))
+    if perf.get("duration_regex") and not regex_problem("", perf["duration_regex"]):
+        groups = re.compile(perf["duration_regex"]).groupindex
+        if not DURATION_GROUPS <= set(groups):
+            problems.append("performance.duration_regex: needs named groups 'value' and 'unit'")
+    return problems
+
+
+def config_problems(config):
+    """Each mistake names its key; regexes must compile."""
+    if not isinstance(config, dict):
+        return ["must be a JSON object"]
+    problems = [f"missing key {key!r}" for key in REQUIRED if key not in config]
+    if problems:
+        return problems
+    problems += _errors_problems(config["errors"])
+    problems += _performance_problems(config["performance"])
+    for index, item in enumerate(config["follow"].get("patterns", [])):
+        problems += regex_problem(f"follow.patterns[{index}].regex", item.get("regex"))
+    return problems
