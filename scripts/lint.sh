@@ -22,8 +22,8 @@ shell_files=(scripts/*.sh .ci/run)
 run yamllint yamllint --strict .
 run ansible-lint ansible-lint --profile production
 run shellcheck shellcheck --external-sources "${shell_files[@]}"
-# A host command still shipped as Python without a .py suffix: name it explicitly.
-run ruff ruff check . roles/peerquest_monitors/files/peerquest-monitor
+# The host commands are the peerquest_ops package (roles/peerquest_package/files): plain *.py.
+run ruff ruff check .
 
 if ((${#failed[@]})); then
   printf 'lint FAILED: %s\n' "${failed[*]}" >&2

@@ -1,8 +1,50 @@
-"""Cron schedule for the monitor jobs, spread per host."""
+"""Filters for peerquest_monitors: the cron schedule spread per host, and checks built on the package.
 
+The intervals, the jobs the self-check watches and the alert severities come
+from the host-side package's own files (roles/peerquest_package/files/
+peerquest_ops/monitors/schedule.py and core/constants.py), the modules
+peerquest-monitor imports: the preflight, the cron file, the self-check's
+settings and the program on the host cannot disagree.
+"""
+
+import hashlib
 import zlib
+from pathlib import Path
 
-EVERY = ("1m", "5m", "15m", "1h", "1d", "1w", "1mo")
+PACKAGE_DIR = Path(__file__).resolve().parents[2] / "peerquest_package" / "files" / "peerquest_ops"
+CONSTANTS_FILE = PACKAGE_DIR / "core" / "constants.py"
+SCHEDULE_FILE = PACKAGE_DIR / "monitors" / "schedule.py"
+
+
+def _load(path):
+    # Executed from its source, not imported: nothing is added to sys.path and no
+    # __pycache__ is written into the package the role ships.
+    namespace = {"__name__": path.stem, "__file__": str(path)}
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # noqa: S102 - the project's own file
+    return namespace
+
+
+CONSTANTS = _load(CONSTANTS_FILE)
+SCHEDULE = _load(SCHEDULE_FILE)
+INTERVALS = SCHEDULE["INTERVALS"]
+EVERY = tuple(INTERVALS)
+RECORDED = SCHEDULE["WATCHED_JOBS"]
+
+
+def monitors_constant(name):
+    """A value the checks share with the program: SEVERITIES (core), EVERY or WATCHED_JOBS (schedule), as lists."""
+    value = {"SEVERITIES": CONSTANTS["SEVERITIES"], "EVERY": EVERY, "WATCHED_JOBS": RECORDED}[name]
+    return list(value)
+
+
+def code_digest(subpackages):
+    """sha256 over the package's top-level modules and those of the given subpackages, in a stable order."""
+    digest = hashlib.sha256()
+    files = sorted(PACKAGE_DIR.glob("*.py"))
+    files += sorted(path for sub in subpackages for path in (PACKAGE_DIR / sub).rglob("*.py"))
+    for path in files:
+        digest.update(str(path.relative_to(PACKAGE_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _offset(host, name, modulo):
@@ -65,15 +107,10 @@ def job_problems(jobs):
     return problems
 
 
-# Jobs that record their runs (peerquest-monitor's mark_run names).
-RECORDED = ("errors", "performance", "health", "health_quick", "integrity", "digest", "review")
-SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400, "1w": 604800, "1mo": 2678400}
-
-
 def max_ages(jobs, host, integrity_host):
-    """How long each recorded job may stay silent before the self-check complains."""
+    """How long each watched job may stay silent before the self-check complains."""
     return {
-        job["name"]: 2 * SECONDS[jobs[job["name"]]["every"]] + 120
+        job["name"]: SCHEDULE["max_age"](jobs[job["name"]]["every"])
         for job in cron_jobs(jobs, host, integrity_host)
         if job["name"] in RECORDED
     }
@@ -82,6 +119,8 @@ def max_ages(jobs, host, integrity_host):
 class FilterModule:
     def filters(self):
         return {
+            "peerquest_monitors_code_digest": code_digest,
+            "peerquest_monitors_constant": monitors_constant,
             "peerquest_monitors_cron_jobs": cron_jobs,
             "peerquest_monitors_job_problems": job_problems,
             "peerquest_monitors_max_ages": max_ages,
