@@ -202,8 +202,9 @@ def test_the_logs_their_directories_accounts_and_group_stay(name):
 
 
 def test_removal_is_refused_while_the_app_still_imports_the_packages():
-    """With the app using peerquest_logging again, state absent stops before anything changes."""
-    tags = "preflight,app,logdir,logging,health"
+    """With the app using both packages again, state absent of either stops before anything changes."""
+    # Only the two roles: peerquest_app has no state and the log directory stays.
+    tags = "preflight,logging,health"
     deployed = playbook("playbooks/phase1.yml", tags=tags)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     try:
@@ -214,25 +215,31 @@ def test_removal_is_refused_while_the_app_still_imports_the_packages():
         settings = f"{ops_python_dir()}/peerquest_logging/settings.py"
         before = APP.file(settings).sha256sum
 
-        result = playbook(
-            "playbooks/phase1.yml",
-            extra={"peerquest_logging_state": "absent", "peerquest_health_state": "absent"},
-            tags=tags,
+        refusals = (
+            ("peerquest_logging", "Refuse while the app still logs through peerquest_logging", "import LOGGING"),
+            ("peerquest_health", "Refuse while the app still serves the health endpoints", "INSTALLED_APPS"),
         )
-        out = result.stdout + result.stderr
-        assert result.returncode != 0, out
-        tasks = re.findall(r"^TASK \[([^\]]+)\]", result.stdout, re.M)
-        assert tasks[-1] == "peerquest_logging : Refuse while the app still logs through peerquest_logging", out
-        assert "peerquest_logging_state: absent refused" in out and "from peerquest_logging.settings import" in out
-        # Nothing changed: the packages, the settings and the running app.
-        assert APP.file(settings).sha256sum == before
-        assert APP.file(f"{ops_python_dir()}/peerquest_health").exists
-        assert main_pid() == main
-        assert app_http("GET", "/health/quick/")[0] == 200
+        for role, task, what_to_do in refusals:
+            result = playbook("playbooks/phase1.yml", extra={f"{role}_state": "absent"}, tags=tags)
+            out = result.stdout + result.stderr
+            assert result.returncode != 0, out
+            tasks = re.findall(r"^TASK \[([^\]]+)\]", result.stdout, re.M)
+            assert tasks[-1] == f"{role} : {task}", out
+            assert f"{role}_state: absent refused" in out and what_to_do in out, out
+            # Nothing changed: the packages, the settings and the running app.
+            assert APP.file(settings).sha256sum == before, role
+            assert APP.file(f"{ops_python_dir()}/peerquest_health/urls.py").exists, role
+            assert main_pid() == main, role
+            assert app_http("GET", "/health/quick/")[0] == 200, role
     finally:
-        # Back to what absent.yml leaves: the app without the packages, then every role removed.
-        restored = playbook("molecule/resources/absent.yml")
-        assert restored.returncode == 0, restored.stdout + restored.stderr
+        # Back to what absent.yml leaves: the app without the packages, then both removed. The
+        # next test's run of absent.yml changing nothing shows that nothing else is left.
+        for path, extra in (
+            ("molecule/resources/integrate.yml", {"pq_standin_integration": "plain"}),
+            ("playbooks/phase1.yml", {"peerquest_logging_state": "absent", "peerquest_health_state": "absent"}),
+        ):
+            restored = playbook(path, extra=extra, tags=None if "integrate" in path else tags)
+            assert restored.returncode == 0, restored.stdout + restored.stderr
 
 
 def test_a_second_run_changes_nothing():
