@@ -123,19 +123,13 @@ TOPIC_OWNER = {topic: role for role, found in SCANS.items() for topic in found["
 
 def consumed_variables(role):
     """Other roles' variables this role reads, peerquest_app's facts excepted."""
-    return {
-        name: files
-        for name, files in SCANS[role]["refs"].items()
-        if owner(name) not in (None, role, BASE_ROLE)
-    }
+    return {name: files for name, files in SCANS[role]["refs"].items() if owner(name) not in (None, role, BASE_ROLE)}
 
 
 def notified_topics(role):
     """Handler topics of other roles this role notifies."""
     return {
-        topic: files
-        for topic, files in SCANS[role]["notifies"].items()
-        if TOPIC_OWNER.get(topic) not in (None, role)
+        topic: files for topic, files in SCANS[role]["notifies"].items() if TOPIC_OWNER.get(topic) not in (None, role)
     }
 
 
@@ -181,9 +175,7 @@ def test_the_scan_sees_the_known_cross_role_references():
 
 
 def test_every_role_has_a_contract_section(role):
-    assert contract(role) is not None, (
-        f"{role}: README.md has no '## Contract' section above the generated block"
-    )
+    assert contract(role) is not None, f"{role}: README.md has no '## Contract' section above the generated block"
 
 
 def test_every_variable_read_from_another_role_is_in_the_contract(role):
@@ -191,17 +183,14 @@ def test_every_variable_read_from_another_role_is_in_the_contract(role):
     missing = {
         name: sorted(files) for name, files in sorted(consumed_variables(role).items()) if not _named(text, name)
     }
-    assert not missing, (
-        f"{role} reads other roles' variables its README Contract does not list: "
-        + "; ".join(f"{name} (in {', '.join(files)})" for name, files in missing.items())
+    assert not missing, f"{role} reads other roles' variables its README Contract does not list: " + "; ".join(
+        f"{name} (in {', '.join(files)})" for name, files in missing.items()
     )
 
 
 def test_every_handler_topic_of_another_role_it_notifies_is_in_the_contract(role):
     text = contract(role) or ""
-    missing = {
-        topic: sorted(files) for topic, files in sorted(notified_topics(role).items()) if topic not in text
-    }
+    missing = {topic: sorted(files) for topic, files in sorted(notified_topics(role).items()) if topic not in text}
     assert not missing, (
         f"{role} notifies handler topics of other roles its README Contract does not list: "
         + "; ".join(f"{topic!r} of {TOPIC_OWNER[topic]} (in {', '.join(files)})" for topic, files in missing.items())
