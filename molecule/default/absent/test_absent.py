@@ -52,7 +52,6 @@ from pqtest import (  # noqa: E402
     ops_python_dir,
     ops_state_dir,
     spool_dir,
-    wait_for,
 )
 
 APP = host("app")
@@ -199,47 +198,6 @@ def test_the_logs_their_directories_accounts_and_group_stay(name):
 
 
 # Refusal and idempotence (each runs ansible-playbook)
-
-
-def test_removal_is_refused_while_the_app_still_imports_the_packages():
-    """With the app using both packages again, state absent of either stops before anything changes."""
-    # Only the two roles: peerquest_app has no state and the log directory stays.
-    tags = "preflight,logging,health"
-    deployed = playbook("playbooks/phase1.yml", tags=tags)
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    try:
-        integrated = playbook("molecule/resources/integrate.yml")
-        assert integrated.returncode == 0, integrated.stdout + integrated.stderr
-        wait_for(lambda: app_http("GET", "/health/quick/")[0] == 200, what="/health/quick/")
-        main = main_pid()
-        settings = f"{ops_python_dir()}/peerquest_logging/settings.py"
-        before = APP.file(settings).sha256sum
-
-        refusals = (
-            ("peerquest_logging", "Refuse while the app still logs through peerquest_logging", "import LOGGING"),
-            ("peerquest_health", "Refuse while the app still serves the health endpoints", "INSTALLED_APPS"),
-        )
-        for role, task, what_to_do in refusals:
-            result = playbook("playbooks/phase1.yml", extra={f"{role}_state": "absent"}, tags=tags)
-            out = result.stdout + result.stderr
-            assert result.returncode != 0, out
-            tasks = re.findall(r"^TASK \[([^\]]+)\]", result.stdout, re.M)
-            assert tasks[-1] == f"{role} : {task}", out
-            assert f"{role}_state: absent refused" in out and what_to_do in out, out
-            # Nothing changed: the packages, the settings and the running app.
-            assert APP.file(settings).sha256sum == before, role
-            assert APP.file(f"{ops_python_dir()}/peerquest_health/urls.py").exists, role
-            assert main_pid() == main, role
-            assert app_http("GET", "/health/quick/")[0] == 200, role
-    finally:
-        # Back to what absent.yml leaves: the app without the packages, then both removed. The
-        # next test's run of absent.yml changing nothing shows that nothing else is left.
-        for path, extra in (
-            ("molecule/resources/integrate.yml", {"pq_standin_integration": "plain"}),
-            ("playbooks/phase1.yml", {"peerquest_logging_state": "absent", "peerquest_health_state": "absent"}),
-        ):
-            restored = playbook(path, extra=extra, tags=None if "integrate" in path else tags)
-            assert restored.returncode == 0, restored.stdout + restored.stderr
 
 
 def test_a_second_run_changes_nothing():

@@ -284,6 +284,31 @@ def test_the_deploy_refuses_a_broken_logging_and_keeps_the_working_module():
             assert restored.returncode == 0, restored.stdout + restored.stderr
 
 
+@pytest.mark.parametrize(
+    ("role", "task", "what_to_do"),
+    [
+        ("peerquest_logging", "Refuse while the app still logs through peerquest_logging", "import LOGGING"),
+        ("peerquest_health", "Refuse while the app still serves the health endpoints", "INSTALLED_APPS"),
+    ],
+)
+def test_removal_is_refused_while_the_app_uses_the_package(role, task, what_to_do):
+    """state absent of a package the running app imports stops before anything changes, saying
+    what to drop from the app first (molecule/default/absent tests the removal itself)."""
+    settings = f"{LOGGING_PACKAGE}/settings.py"
+    before = APP.file(settings).sha256sum
+    processes = app_processes()
+    result = deploy_phase1({f"{role}_state": "absent"}, tags=role.removeprefix("peerquest_"))
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    tasks = re.findall(r"^TASK \[([^\]]+)\]", result.stdout, re.M)
+    assert tasks[-1] == f"{role} : {task}", out
+    assert f"{role}_state: absent refused" in out and what_to_do in out, out
+    assert APP.file(settings).sha256sum == before
+    assert APP.file(f"{ops_python_dir()}/peerquest_health/urls.py").exists
+    assert app_processes() == processes
+    assert app_json("GET", "/health/quick/")[0] == 200
+
+
 def test_settings_module_is_root_owned_and_app_only_reads_it():
     settings = APP.file(f"{LOGGING_PACKAGE}/settings.py")
     assert (settings.user, settings.mode) == ("root", 0o644)
