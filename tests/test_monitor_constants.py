@@ -39,7 +39,9 @@ def test_the_filter_plugin_reads_the_files_the_program_imports():
 
 
 def test_the_preflight_spells_out_no_severity_or_interval():
-    assert "'SEVERITIES' | peerquest_monitors_constant" in PREFLIGHT
+    # Severities are checked by the argument spec, whose choices must be the package's.
+    for var in ("peerquest_monitors_error_patterns", "peerquest_monitors_rates"):
+        assert tuple(SPECS[var]["options"]["severity"]["choices"]) == constants.SEVERITIES, var
     for severity in constants.SEVERITIES:
         assert not re.search(rf"\b{severity}\b", PREFLIGHT), f"{severity} written out in the preflight"
     for every in schedule.INTERVALS:
@@ -53,7 +55,8 @@ SEVERITY_CANDIDATES = (*constants.SEVERITIES, "ERROR", "critical", "PAGE", "")
 
 @pytest.mark.parametrize("severity", SEVERITY_CANDIDATES, ids=repr)
 def test_both_sides_judge_a_severity_alike(severity):
-    accepted_by_preflight = severity in PLUGIN.monitors_constant("SEVERITIES")
+    # The argument spec's choices are what the preflight accepts.
+    accepted_by_preflight = severity in SPECS["peerquest_monitors_error_patterns"]["options"]["severity"]["choices"]
     config = {key: {} for key in ("errors", "performance", "health", "integrity", "selfcheck", "follow")} | {
         "state_dir": "/x",
         "alert_command": "/x",

@@ -86,7 +86,7 @@ ALERTING_TIMINGS = (
     "peerquest_alerting_retry_max_seconds >= the base, peerquest_alerting_log_retention_days > 0, "
     "peerquest_alerting_smtp_timeout and peerquest_alerting_http_timeout > 0"
 )
-ROUTES = "peerquest_alerting_routes / peerquest_alerting_selftest_channels: every severity must be CRITICAL, WARNING"
+ROUTES = "peerquest_alerting_routes / peerquest_alerting_selftest_channels: every channel must be one that is enabled"
 THRESHOLDS = "peerquest_monitors : Check thresholds and windows | "
 
 CASES = {
@@ -194,6 +194,11 @@ CASES = {
         {"peerquest_logging_disable_existing_loggers": "sometimes"},
         "peerquest_logging_disable_existing_loggers",
     ),
+    "logging: root with a misspelt key": (
+        spec("peerquest_logging"),
+        {"peerquest_logging_root": {"handler": ["error_file"], "level": "WARNING"}},
+        "peerquest_logging_root.handler. Supported parameters include: filters, handlers, level.",
+    ),
     # The filter's rules one by one: tests/test_logging_config.py.
     "unknown log level": (
         "peerquest_logging : Check handlers, loggers and levels",
@@ -274,9 +279,9 @@ CASES = {
         "peerquest_alerting_subject must contain {severity}, got 'PeerQuest Alert'",
     ),
     "alerting: recipients of an unknown severity": (
-        "peerquest_alerting : Check the alert severities",
+        spec("peerquest_alerting"),
         {"peerquest_alerting_email_recipients": dict(BASE["peerquest_alerting_email_recipients"], DEBUG=[])},
-        "peerquest_alerting_email_recipients: unknown severity DEBUG; use CRITICAL, WARNING or INFO",
+        "peerquest_alerting_email_recipients.DEBUG. Supported parameters include: CRITICAL, INFO, WARNING.",
     ),
     "invalid recipient address": (
         "peerquest_alerting : Check the email addresses",
@@ -289,19 +294,31 @@ CASES = {
         "peerquest_alerting_email_from: not an email address: 'monitoring@'",
     ),
     "alerting: route for an unknown severity": (
-        "peerquest_alerting : Check the alert routes | peerquest_alerting_routes.keys()",
+        spec("peerquest_alerting"),
         {"peerquest_alerting_routes": {"CRITICAL": ["email"], "DEBUG": ["email"]}},
-        f"{ROUTES} or INFO and every channel one that is enabled (email); not enabled: none",
+        "peerquest_alerting_routes.DEBUG. Supported parameters include: CRITICAL, INFO, WARNING.",
+    ),
+    "alerting: route to an unknown channel": (
+        spec("peerquest_alerting"),
+        {"peerquest_alerting_routes": {"CRITICAL": ["email", "pager"]}},
+        "value of CRITICAL must be one or more of: email, slack, discord, webhook. Got no match for: pager found "
+        "in peerquest_alerting_routes",
+    ),
+    "alerting: self-test of an unknown channel": (
+        spec("peerquest_alerting"),
+        {"peerquest_alerting_selftest_channels": ["sms"]},
+        "value of peerquest_alerting_selftest_channels must be one or more of: email, slack, discord, webhook. "
+        "Got no match for: sms",
     ),
     "alerting: route to a channel that is off": (
         "peerquest_alerting : Check the alert routes | _peerquest_alerting_routed |",
         {"peerquest_alerting_routes": {"CRITICAL": ["email", "slack"]}},
-        f"{ROUTES} or INFO and every channel one that is enabled (email); not enabled: slack",
+        f"{ROUTES} (email); not enabled: slack",
     ),
     "alerting: self-test of a channel that is off": (
         "peerquest_alerting : Check the alert routes | peerquest_alerting_selftest_channels |",
         {"peerquest_alerting_selftest_channels": ["discord"]},
-        f"{ROUTES} or INFO and every channel one that is enabled (email); not enabled: discord",
+        f"{ROUTES} (email); not enabled: discord",
     ),
     "email route without recipients": (
         "peerquest_alerting : Check that every severity routed to email has a recipient",
@@ -381,6 +398,17 @@ CASES = {
         {"peerquest_logrotate_retention_days": dict(RETENTION, ERROR="a year")},
         "peerquest_logrotate_retention_days.ERROR: retention must be a whole number of days or 'forever'",
     ),
+    "logrotate: extra file without a path": (
+        spec("peerquest_logrotate"),
+        {"peerquest_logrotate_extra_files": [{"level": "INFO"}]},
+        "missing required arguments: path found in peerquest_logrotate_extra_files",
+    ),
+    "logrotate: extra file with a misspelt key": (
+        spec("peerquest_logrotate"),
+        {"peerquest_logrotate_extra_files": [{"path": "/var/log/peerquest/celery.log", "retention": 30}]},
+        "peerquest_logrotate_extra_files.retention. Supported parameters include: group, handler, level, owner, "
+        "path, retention_days.",
+    ),
     # ------------------------------------- peerquest_monitors (phase 2)
     "monitors: not a number": (
         spec("peerquest_monitors"),
@@ -433,15 +461,34 @@ CASES = {
         {"peerquest_monitors_integrity_timeout": 0},
         "peerquest_monitors_health_timeout and peerquest_monitors_integrity_timeout must be > 0, got 10 and 0",
     ),
+    # The shape of each entry is the argument spec's (required keys, types, choices, no unknown keys).
+    "monitors: pattern without a regex": (
+        spec("peerquest_monitors"),
+        {"peerquest_monitors_error_patterns": [{k: v for k, v in PATTERN.items() if k != "regex"}]},
+        "missing required arguments: regex found in peerquest_monitors_error_patterns",
+    ),
     "monitors: pattern without a threshold": (
-        THRESHOLDS + "error_patterns entry needs name",
+        spec("peerquest_monitors"),
         {"peerquest_monitors_error_patterns": [{k: v for k, v in PATTERN.items() if k != "threshold"}]},
-        "every peerquest_monitors_error_patterns entry needs name, label, regex, severity and threshold",
+        "missing required arguments: threshold found in peerquest_monitors_error_patterns",
     ),
     "monitors: pattern with an unknown severity": (
-        THRESHOLDS + "error_patterns entry needs severity",
+        spec("peerquest_monitors"),
         {"peerquest_monitors_error_patterns": [dict(PATTERN, severity="ERROR")]},
-        "every peerquest_monitors_error_patterns entry needs severity CRITICAL, WARNING or INFO",
+        "value of severity must be one of: CRITICAL, WARNING, INFO, got: ERROR found in "
+        "peerquest_monitors_error_patterns",
+    ),
+    "monitors: pattern threshold not a number": (
+        spec("peerquest_monitors"),
+        {"peerquest_monitors_error_patterns": [dict(PATTERN, threshold="three")]},
+        "argument 'threshold' is of type str found in 'peerquest_monitors_error_patterns'. and we were unable to "
+        "convert to int",
+    ),
+    "monitors: pattern that is not a mapping": (
+        spec("peerquest_monitors"),
+        {"peerquest_monitors_error_patterns": ["Transaction rolled back"]},
+        "Elements value for option 'peerquest_monitors_error_patterns' is of type str and we were unable to "
+        "convert to dict",
     ),
     "monitors: negative pattern threshold": (
         THRESHOLDS + "error_patterns threshold",
@@ -454,10 +501,15 @@ CASES = {
         "every peerquest_monitors_error_patterns threshold must be a whole number >= 0",
     ),
     "monitors: rate without its success pattern": (
-        THRESHOLDS + "rates entry needs name",
+        spec("peerquest_monitors"),
         {"peerquest_monitors_rates": [{k: v for k, v in RATE.items() if k != "success"}]},
-        "every peerquest_monitors_rates entry needs name, label, failure, success, max_percent, min_events and "
-        "severity",
+        "missing required arguments: success found in peerquest_monitors_rates",
+    ),
+    "monitors: rate with a min_events that is no number": (
+        spec("peerquest_monitors"),
+        {"peerquest_monitors_rates": [dict(RATE, min_events="lots")]},
+        "argument 'min_events' is of type str found in 'peerquest_monitors_rates'. and we were unable to convert "
+        "to int",
     ),
     # The hole issue 7 names: a negative max_percent was accepted.
     "monitors: negative max_percent": (
@@ -470,9 +522,16 @@ CASES = {
         {"peerquest_monitors_rates": [RATE, dict(RATE, name="assignment", max_percent=150)]},
         "every peerquest_monitors_rates max_percent must be a number between 0 and 100",
     ),
+    "monitors: max_percent with a percent sign": (
+        spec("peerquest_monitors"),
+        {"peerquest_monitors_rates": [dict(RATE, max_percent="5%")]},
+        "argument 'max_percent' is of type str found in 'peerquest_monitors_rates'. and we were unable to convert "
+        "to float",
+    ),
+    # The spec takes "5" for 5; the monitor uses the value as written.
     "monitors: quoted max_percent": (
         THRESHOLDS + "rates max_percent",
-        {"peerquest_monitors_rates": [dict(RATE, max_percent="5%")]},
+        {"peerquest_monitors_rates": [dict(RATE, max_percent="5")]},
         "every peerquest_monitors_rates max_percent must be a number between 0 and 100",
     ),
     "monitors: negative min_events": (
@@ -481,14 +540,19 @@ CASES = {
         "every peerquest_monitors_rates min_events must be a whole number >= 0",
     ),
     "monitors: rate with an unknown severity": (
-        THRESHOLDS + "rates entry needs severity",
+        spec("peerquest_monitors"),
         {"peerquest_monitors_rates": [dict(RATE, severity="PAGE")]},
-        "every peerquest_monitors_rates entry needs severity CRITICAL, WARNING or INFO",
+        "value of severity must be one of: CRITICAL, WARNING, INFO, got: PAGE found in peerquest_monitors_rates",
     ),
     "monitors: follower pattern without a regex": (
-        THRESHOLDS + "follow_patterns",
+        spec("peerquest_monitors"),
         {"peerquest_monitors_follow_patterns": [{"name": "critical"}]},
-        "every peerquest_monitors_follow_patterns entry needs name and regex",
+        "missing required arguments: regex found in peerquest_monitors_follow_patterns",
+    ),
+    "monitors: follower pattern with a misspelt key": (
+        spec("peerquest_monitors"),
+        {"peerquest_monitors_follow_patterns": [{"name": "critical", "regex": "^CRITICAL ", "regx": "x"}]},
+        "peerquest_monitors_follow_patterns.regx. Supported parameters include: name, regex.",
     ),
     "monitors: audit on a host outside the app group": (
         THRESHOLDS + "peerquest_monitors_integrity_host",
@@ -846,7 +910,7 @@ VALID = {
             dict(RATE, name="b", max_percent=100, severity="CRITICAL"),
             dict(RATE, name="c", max_percent=2.5, severity="INFO"),
         ],
-        "peerquest_monitors_follow_patterns": [{"name": "critical", "regex": "^CRITICAL ", "note": "extra keys"}],
+        "peerquest_monitors_follow_patterns": [{"name": "critical", "regex": "^CRITICAL "}],
         "peerquest_monitors_baseline_min_samples": 1,
         "peerquest_monitors_slow_threshold": 0,
         "peerquest_monitors_daily_hour": 23,
