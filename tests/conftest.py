@@ -1,9 +1,12 @@
 """Shared helpers for the fast tests (no containers)."""
 
+import http.server
 import importlib.util
+import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -48,3 +51,37 @@ def ansible_env():
 
 def run(cmd, **kwargs):
     return subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
+
+
+def fake_alert_command(directory):
+    """An executable standing in for peerquest-alert that records each call (argv, stdin) as a JSON line.
+
+    Returns (command path, record path). The channels themselves are tested with real servers elsewhere.
+    """
+    directory = Path(directory)
+    sent = directory / "sent.jsonl"
+    alert = directory / "fake-alert"
+    alert.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(sent)!r}, 'a').write(json.dumps({{'argv': sys.argv[1:], 'stdin': sys.stdin.read()}}) + '\\n')\n"
+    )
+    alert.chmod(0o755)
+    return alert, sent
+
+
+def serve_http(handler_class):
+    """Serve handler_class on a free loopback port in a daemon thread; returns (server, base URL)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def send_json(handler, status, body, headers=None):
+    """Answer an http.server request with a JSON body (and any extra headers)."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -2,11 +2,11 @@
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import fake_alert_command, send_json, serve_http
 from peerquest_ops.monitors import base, digest, errors, follow, integrity, performance, probes, scan, windows
 
 # ------------------------------------------------------------ sliding window
@@ -173,14 +173,7 @@ PATTERNS = [
 def monitor(tmp_path):
     state = tmp_path / "state"
     state.mkdir()
-    sent = tmp_path / "sent.jsonl"
-    alert = tmp_path / "fake-alert"
-    # Records each call; the channels themselves are tested with real servers elsewhere.
-    alert.write_text(
-        f"#!{sys.executable}\nimport json, sys\n"
-        f"open({str(sent)!r}, 'a').write(json.dumps({{'argv': sys.argv[1:], 'stdin': sys.stdin.read()}}) + '\\n')\n"
-    )
-    alert.chmod(0o755)
+    alert, sent = fake_alert_command(tmp_path)
     log = tmp_path / "django.log"
     log.write_text("")
     config = {
@@ -366,7 +359,6 @@ class Endpoint:
 
     def __init__(self):
         import http.server
-        import threading
 
         self.quick = (200, {"status": "OK"})
         self.full = (200, {"status": "healthy", "checks": {"database": "OK"}})
@@ -379,19 +371,12 @@ class Endpoint:
                 outer.seen_tokens.append(self.headers.get("Authorization"))
                 outer.seen_hosts.append(self.headers.get("Host"))
                 status, body = outer.quick if self.path.endswith("/quick/") else outer.full
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, body)
 
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve_http(Handler)
 
 
 @pytest.fixture

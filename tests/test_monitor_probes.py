@@ -3,10 +3,9 @@ bearer token only reaches the URL the settings name."""
 
 import http.server
 import json
-import sys
-import threading
 
 import pytest
+from conftest import fake_alert_command, send_json, serve_http
 from peerquest_ops.monitors import base, probes
 
 TOKEN = "health-token-that-stays-home"
@@ -24,20 +23,12 @@ class Server:
             def do_GET(self):  # noqa: N802 - http.server's hook name
                 outer.seen.append((self.path, self.headers.get("Authorization")))
                 status, headers, body = outer.routes.get(self.path, (404, {}, {}))
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, body, headers)
 
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve_http(Handler)
 
 
 @pytest.fixture
@@ -46,13 +37,7 @@ def hosts(tmp_path):
     other = Server({"/health/": (200, {}, {"status": "healthy", "checks": {}})})
     app = Server({"/health/quick/": (200, {}, {"status": "OK"})})
     app.routes["/health/"] = (302, {"Location": f"{other.url}/health/"}, {})
-    sent = tmp_path / "sent.jsonl"
-    alert = tmp_path / "fake-alert"
-    alert.write_text(
-        f"#!{sys.executable}\nimport json, sys\n"
-        f"open({str(sent)!r}, 'a').write(json.dumps({{'argv': sys.argv[1:], 'stdin': sys.stdin.read()}}) + '\\n')\n"
-    )
-    alert.chmod(0o755)
+    alert, sent = fake_alert_command(tmp_path)
     monitor = base.Monitor(
         {
             "state_dir": str(tmp_path),

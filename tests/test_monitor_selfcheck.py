@@ -3,10 +3,10 @@
 import json
 import os
 import shutil
-import sys
 import time
 
 import pytest
+from conftest import fake_alert_command
 from peerquest_ops.monitors import base, cli, follow, selfcheck
 
 FOLLOWER_UNIT = "peerquest-monitor-follow.service"
@@ -18,13 +18,7 @@ def setup(tmp_path, monkeypatch):
     """A monitor whose every self-check finding is fine: fresh runs, a beating follower, room on disk."""
     state = tmp_path / "state"
     state.mkdir()
-    sent = tmp_path / "sent.jsonl"
-    alert = tmp_path / "fake-alert"
-    alert.write_text(
-        f"#!{sys.executable}\nimport json, sys\n"
-        f"open({str(sent)!r}, 'a').write(json.dumps({{'argv': sys.argv[1:], 'stdin': sys.stdin.read()}}) + '\\n')\n"
-    )
-    alert.chmod(0o755)
+    alert, sent = fake_alert_command(tmp_path)
     spool = tmp_path / "spool"
     spool.mkdir()
     critical = tmp_path / "critical.log"
