@@ -9,7 +9,8 @@
 # In `all`, the unit tests and the scenarios run side by side, PQ_JOBS at a time: most of a scenario's
 # time is hosts waiting (cron minutes, polls, service starts), not CPU. Each one's output is kept in
 # .cache/logs/ and printed whole when it ends, so logs don't interleave.
-# Environment: PQ_MOLECULE_TIMEOUT (seconds per scenario, default 1800), PQ_JOBS (default 2).
+# Environment: PQ_MOLECULE_TIMEOUT (seconds per scenario, default 3600: side by side, each takes longer),
+# PQ_JOBS (default 2).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=env.sh
@@ -20,7 +21,7 @@ if [[ ! -t 1 ]]; then
   # Plain logs when output goes to a file or CI.
   export NO_COLOR=1 PY_COLORS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 fi
-MOLECULE_TIMEOUT="${PQ_MOLECULE_TIMEOUT:-1800}"
+MOLECULE_TIMEOUT="${PQ_MOLECULE_TIMEOUT:-3600}"
 JOBS="${PQ_JOBS:-2}"
 [[ "${JOBS}" =~ ^[1-9][0-9]*$ ]] || pq_die "PQ_JOBS must be a positive integer, got '${JOBS}'"
 LOG_DIR="${PQ_ROOT}/.cache/logs"
