@@ -6,8 +6,8 @@
 #   scripts/test.sh molecule [NAME...]     `molecule test -s NAME` for the given (default: every) scenario
 # Steps after a failed one still run (except after a failed bootstrap); a summary with each step's
 # time is printed at the end and the exit status is non-zero if any step failed.
-# In `all`, the unit tests and the scenarios run side by side, PQ_JOBS at a time: most of a scenario's
-# time is hosts waiting (cron minutes, polls, service starts), not CPU. Each one's output is kept in
+# In `all`, the unit tests and the scenarios run side by side, PQ_JOBS at a time, so that one's waits
+# (cron minutes, polls, service starts) overlap another's work. Each one's output is kept in
 # .cache/logs/ and printed whole when it ends, so logs don't interleave.
 # Environment: PQ_MOLECULE_TIMEOUT (seconds per scenario, default 3600: side by side, each takes longer),
 # PQ_JOBS (default 2).
