@@ -33,6 +33,8 @@ BASE = {
     "peerquest_alerting_smtp_host": "smtp.peerquest.example.com",
     "peerquest_alerting_smtp_user": "alerts@peerquest.example.com",
     "peerquest_alerting_smtp_password": "a-password-that-must-not-leak",  # contains LEAK
+    # /health/ is closed unless opened on purpose: a token is required.
+    "peerquest_health_token": "health-token-that-must-not-leak",  # contains LEAK
     # Every severity the default routes send by email has someone to receive it.
     "peerquest_alerting_email_recipients": {
         "CRITICAL": ["oncall@peerquest.example.com"],
@@ -242,9 +244,19 @@ CASES = {
         "peerquest_health_local_url must be an http(s) URL, got '127.0.0.1:8000'",
     ),
     "health: short token": (
-        "peerquest_health : Check the health settings | peerquest_health_token",
+        "peerquest_health : Check the health settings | at least 16 characters",
         {"peerquest_health_token": LEAK},
         f"peerquest_health_token must be at least 16 characters when set, got {len(LEAK)}",
+    ),
+    "health: no token and not explicitly open": (
+        "peerquest_health : Check the health settings | would answer anyone",
+        {"peerquest_health_token": ""},
+        "peerquest_health_token is empty, so /health/ would answer anyone: set peerquest_health_token",
+    ),
+    "health: open and a token": (
+        "peerquest_health : Check the health settings | would ignore the token",
+        {"peerquest_health_open": True},
+        "peerquest_health_open is true but peerquest_health_token is set",
     ),
     # ------------------------------------------------- peerquest_alerting
     "alerting: not a port number": (
@@ -897,6 +909,8 @@ VALID = {
         "peerquest_alerting_email_recipients": {"CRITICAL": ["oncall@peerquest.example.com"], "INFO": []},
         "peerquest_alerting_routes": {"CRITICAL": ["email"], "INFO": []},
     },
+    # /health/ without a token, opened on purpose.
+    "health explicitly open": {"peerquest_health_token": "", "peerquest_health_open": True},
     # The edges of the ranges the checks enforce are allowed.
     "edge values": {
         "peerquest_logdir_dir_mode": "0700",

@@ -11,6 +11,7 @@ import sys
 # key: (type, required)
 SCHEMA = {
     "token": (str, True),
+    "open": (bool, True),
     "integrity_state_file": (str, True),
     "integrity_max_age_seconds": (int, True),
     "integrity_required": (bool, True),
@@ -32,6 +33,10 @@ def problems(config):
             found.append(f"{key!r} must be {kind.__name__}, got {type(config[key]).__name__}")
     for key in set(config) - set(SCHEMA):
         found.append(f"unknown key {key!r}")
+    if config.get("open") is False and config.get("token") == "":
+        found.append("'token' is empty and 'open' is false: /health/ would refuse every request")
+    if config.get("open") is True and config.get("token"):
+        found.append("'open' is true but a 'token' is set: an open /health/ ignores it")
     for name, label in (config.get("models") or {}).items():
         if not isinstance(label, str) or label.count(".") != 1:
             found.append(f"models.{name} must be 'app_label.ModelName', got {label!r}")

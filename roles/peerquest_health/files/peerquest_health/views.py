@@ -1,7 +1,13 @@
-"""/health/quick/ for load balancers, /health/ for people and monitors."""
+"""/health/quick/ for load balancers, /health/ for people and monitors.
+
+No answer carries an exception's text or a path of this host: a failing check
+says "ERROR" and the reason goes to the app's log (logger "peerquest_health"),
+with secrets masked.
+"""
 
 import hmac
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -15,6 +21,23 @@ from django.views.decorators.http import require_GET
 
 from . import config as health_config
 
+logger = logging.getLogger("peerquest_health")
+
+try:  # The app's LOGGING masks too; this holds where it is not deployed.
+    from peerquest_logging.filters import SecretMaskingFilter
+
+    _mask = SecretMaskingFilter().mask
+except ImportError:  # pragma: no cover - peerquest_logging deployed without its filter
+
+    def _mask(text):
+        return "(details withheld: peerquest_logging.filters is not importable)"
+
+
+def _failed(check, exc):
+    """Log why a check failed (masked); the answer only ever says ERROR."""
+    logger.warning("health check %s failed: %s", check, _mask(f"{type(exc).__name__}: {exc}"))
+    return "ERROR"
+
 
 def _database():
     with connection.cursor() as cursor:
@@ -22,9 +45,13 @@ def _database():
         cursor.fetchone()
 
 
-def _token_ok(request, token):
-    if not token:
+def _token_ok(request, conf):
+    """An open /health/ (explicitly) lets anyone in; otherwise the token must match, and no token refuses all."""
+    token = conf.get("token") or ""
+    if conf.get("open") is True and not token:
         return True
+    if not token:
+        return False
     header = request.META.get("HTTP_AUTHORIZATION", "")
     given = header[7:] if header.startswith("Bearer ") else request.META.get("HTTP_X_HEALTH_TOKEN", "")
     return hmac.compare_digest(given.encode(), token.encode())
@@ -39,7 +66,7 @@ def _integrity(conf):
     except FileNotFoundError:
         return ("NO_DATA", "unhealthy" if conf["integrity_required"] else None)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        return (f"ERROR: unreadable result: {exc}", "degraded")
+        return (_failed("data_integrity", exc), "degraded")
     if checked.tzinfo is None:
         checked = checked.replace(tzinfo=UTC)
     age = (datetime.now(UTC) - checked).total_seconds()
@@ -67,8 +94,12 @@ def _worse(current, new):
 @require_GET
 def health_check(request):
     """Comprehensive health check: 200 when healthy, 503 otherwise."""
-    conf = health_config.load()
-    if not _token_ok(request, conf["token"]):
+    try:
+        conf = health_config.load()
+    except Exception as exc:  # noqa: BLE001 - no settings: no verdict, and nothing about why in the answer
+        _failed("settings", exc)
+        return JsonResponse({"status": "unavailable"}, status=503)
+    if not _token_ok(request, conf):
         return JsonResponse({"status": "unauthorized"}, status=401)
     status = "healthy"
     checks = {}
@@ -77,7 +108,7 @@ def health_check(request):
         _database()
         checks["database"] = "OK"
     except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
-        checks["database"] = f"ERROR: {exc}"
+        checks["database"] = _failed("database", exc)
         status = "unhealthy"
 
     checks["data_integrity"], effect = _integrity(conf)
@@ -87,14 +118,14 @@ def health_check(request):
         try:
             checks["models"] = {name: apps.get_model(label).objects.count() for name, label in conf["models"].items()}
         except Exception as exc:  # noqa: BLE001
-            checks["models"] = f"ERROR: {exc}"
+            checks["models"] = _failed("models", exc)
             status = "unhealthy"
 
     try:
         _log_dir(conf["log_dir"])
         checks["log_dir"] = "OK"
     except OSError as exc:
-        checks["log_dir"] = f"ERROR: {exc}"
+        checks["log_dir"] = _failed("log_dir", exc)
         status = _worse(status, "degraded")
 
     try:
@@ -106,7 +137,7 @@ def health_check(request):
         else:
             checks["disk"]["result"] = "OK"
     except OSError as exc:
-        checks["disk"] = f"ERROR: {exc}"
+        checks["disk"] = _failed("disk", exc)
         status = _worse(status, "degraded")
 
     body = {
