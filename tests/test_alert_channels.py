@@ -136,6 +136,7 @@ def make_config(tmp_path, hooks, smtp_port=None, **overrides):
         "spool_dir": str(tmp_path / "spool"),
         "retry_base_seconds": 10,
         "retry_max_seconds": 3600,
+        "retry_after_max_seconds": 3600,
         "log_file": str(tmp_path / "monitoring.log"),
         "selftest_channels": ["slack", "discord", "webhook"],
         # The receivers speak http:// and the relay takes AUTH without TLS, on loopback only.
@@ -351,7 +352,8 @@ def test_failed_channel_is_spooled_retried_with_backoff_and_delivered_once(hooks
     entry["next_attempt"] = 0
     path.write_text(json.dumps(entry))
     result = alert(config, "--flush-spool", severity=None)
-    assert result.returncode == 75 and "queued for retry (attempt 2)" in result.stderr
+    # The same fault again: recorded, not reported a second time.
+    assert result.returncode == 75 and result.stderr == ""
     [(_, entry)] = spool(tmp_path)
     assert entry["attempts"] == 2 and entry["next_attempt"] - time.time() == pytest.approx(20, abs=2)
 
@@ -366,8 +368,8 @@ def test_failed_channel_is_spooled_retried_with_backoff_and_delivered_once(hooks
     assert delivered["body"]["message"] == "DB down" and delivered["body"]["timestamp"]
     assert alert(config, "--flush-spool", severity=None).returncode == 0
     assert len(hooks.delivered()) == 1
-    events = [line.split()[4] for line in log_lines(tmp_path)]
-    assert events == ["queued", "retry-failed", "retry-sent"]
+    events = [line.split()[3:5] for line in log_lines(tmp_path)]
+    assert events == [["WARNING", "queued"], ["INFO", "retry-failed"], ["INFO", "retry-sent"]]
     assert all(LOG_LINE.match(line) for line in log_lines(tmp_path))
     assert_no_secrets(tmp_path, result)
 

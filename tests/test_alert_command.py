@@ -73,6 +73,7 @@ def full_config(smtp_port, **smtp_overrides):
         "dedup_window_seconds": 0,
         "retry_base_seconds": 60,
         "retry_max_seconds": 3600,
+        "retry_after_max_seconds": 3600,
         # INFO has no recipients, so it must not be routed to email.
         "routes": {"CRITICAL": ["email"], "WARNING": ["email"], "INFO": []},
         "selftest_channels": [],

@@ -63,7 +63,11 @@ def test_read_json_missing_gives_a_fresh_default(tmp_path):
     assert default == {"keys": {}}
 
 
-@pytest.mark.parametrize("content", ['{"keys": {"a": 1', "not json", "\xff\xfe"], ids=["truncated", "text", "bytes"])
+@pytest.mark.parametrize(
+    "content",
+    ['{"keys": {"a": 1', "not json", "\xff\xfe", "", "1", "[]"],
+    ids=["truncated", "text", "bytes", "empty", "truncated-to-a-number", "wrong-kind"],
+)
 def test_read_json_sets_a_corrupt_file_aside(tmp_path, content):
     path = tmp_path / "dedup.json"
     path.write_bytes(content.encode("latin-1"))

@@ -217,6 +217,11 @@ CASES = {
         {"peerquest_logging_loggers_overrides": {"quests": {"handlers": ["nope"]}}},
         "peerquest_logging_loggers.quests.handlers: no handler named 'nope'",
     ),
+    "logging: DEBUG file without loggers": (
+        "peerquest_logging : Check the DEBUG file",
+        {"peerquest_logging_debug_enabled": True, "peerquest_logging_debug_loggers": []},
+        "peerquest_logging_debug_enabled is true but peerquest_logging_debug_loggers is empty",
+    ),
     # --------------------------------------------------- peerquest_health
     "wrong type": (
         spec("peerquest_health"),
@@ -393,6 +398,12 @@ CASES = {
             ("peerquest_alerting_http_timeout", 0),
         )
     },
+    "alerting: Retry-After cap 0": (
+        "peerquest_alerting : Check the Retry-After cap",
+        {"peerquest_alerting_retry_after_max_seconds": 0},
+        "peerquest_alerting_retry_after_max_seconds must be > 0 (the longest wait a receiver's Retry-After may ask "
+        "for), got 0",
+    ),
     # ------------------------------------------------ peerquest_logrotate
     "not a choice": (
         spec("peerquest_logrotate"),
@@ -472,6 +483,37 @@ CASES = {
         THRESHOLDS + "peerquest_monitors_health_timeout and",
         {"peerquest_monitors_integrity_timeout": 0},
         "peerquest_monitors_health_timeout and peerquest_monitors_integrity_timeout must be > 0, got 10 and 0",
+    ),
+    "monitors: degradation at 100 % of the baseline": (
+        THRESHOLDS + "peerquest_monitors_degradation_percent is a percentage",
+        {"peerquest_monitors_degradation_percent": 100},
+        "peerquest_monitors_degradation_percent is a percentage of the baseline (200: above twice the baseline) "
+        "and must be over 100, got 100",
+    ),
+    "monitors: slow seconds 0": (
+        THRESHOLDS + "peerquest_monitors_slow_seconds must",
+        {"peerquest_monitors_slow_seconds": 0},
+        "peerquest_monitors_slow_seconds must be > 0 (seconds), got 0",
+    ),
+    "monitors: the retired slow regex": (
+        THRESHOLDS + "peerquest_monitors_slow_regex is no longer used",
+        {"peerquest_monitors_slow_regex": "(?i)slow"},
+        "peerquest_monitors_slow_regex is no longer used: a slow operation is one whose duration",
+    ),
+    "monitors: database failure window 0": (
+        THRESHOLDS + "peerquest_monitors_db_error_window_seconds must",
+        {"peerquest_monitors_db_error_window_seconds": 0},
+        "peerquest_monitors_db_error_window_seconds must be > 0, got 0",
+    ),
+    "monitors: service outage seen later than 5 minutes": (
+        THRESHOLDS + "peerquest_monitors_jobs.health_quick.every",
+        {
+            "peerquest_monitors_jobs": {
+                "health_quick": {"every": "5m", "command": "/usr/local/bin/peerquest-monitor --quick health"}
+            }
+        },
+        "peerquest_monitors_jobs.health_quick.every (5m) plus peerquest_monitors_health_timeout (10s) must not "
+        "exceed 300 seconds",
     ),
     # The shape of each entry is the argument spec's (required keys, types, choices, no unknown keys).
     "monitors: pattern without a regex": (
@@ -929,6 +971,14 @@ VALID = {
         "peerquest_monitors_slow_threshold": 0,
         "peerquest_monitors_daily_hour": 23,
         "peerquest_monitors_weekly_day": 0,
+    },
+    # Just over 100 % of the baseline, a fraction of a second, an outage seen at 300 s.
+    "threshold edges": {
+        "peerquest_monitors_degradation_percent": 101,
+        "peerquest_monitors_slow_seconds": 0.5,
+        "peerquest_monitors_db_error_window_seconds": 1,
+        "peerquest_monitors_health_timeout": 240,
+        "peerquest_logging_debug_enabled": True,
     },
 }
 

@@ -15,6 +15,11 @@ gateways); the configuration's routes say which get each severity. The same
 key is sent at most once per dedup window; a failed delivery is queued in the
 spool directory and retried by --flush-spool.
 
+A channel that refuses our credentials (SMTP login refused, webhook 401/403)
+is held: its deliveries wait in the spool, untried, until its settings change
+(see alerting.spool). A receiver's Retry-After is honoured up to
+retry_after_max_seconds.
+
 Exit status: 0 delivered (or suppressed duplicate, or no channel routed for
 that severity), 1 a channel failed and nothing was queued (--no-spool, no spool
 directory) or a channel test failed, 2 bad usage or configuration, 75 a
@@ -29,7 +34,7 @@ import argparse
 import os
 import sys
 
-from peerquest_ops.alerting import routing, spool
+from peerquest_ops.alerting import output, routing, spool
 from peerquest_ops.alerting.output import PROGRAM, say, warn
 from peerquest_ops.alerting.schema import load_config
 from peerquest_ops.core.config import ConfigError
@@ -76,9 +81,11 @@ def main(argv=None):
         say(f"{args.config} is valid")
         return 0
     log = EventLog(config["log_file"], PROGRAM, warn=warn)
+    # A state file set aside (dedup, holds) is said on standard error and recorded in the log.
+    output.record_warnings(log)
     try:
         if args.flush_spool:
-            return spool.flush(config, log)
+            return spool.flush(config, log, alert=lambda severity, text: routing.send_alert(config, log, severity, text))
         if args.test_channels:
             return routing.selftest(config, log)
         return _send(args, config, log)

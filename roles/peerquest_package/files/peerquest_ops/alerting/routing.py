@@ -1,7 +1,7 @@
 """Which channels get an alert, and sending it there.
 
     route(config, severity)                          [(channel, recipients or None), ...]
-    send_alert(config, log, severity, message, key)  exit status of one alert
+    send_alert(config, log, severity, message, key)  exit status of one alert (a held channel: queued, no try)
     selftest(config, log)                            exit status of the channel test
 
 Exit statuses: 0 delivered (or suppressed duplicate, or routed nowhere on
@@ -48,12 +48,28 @@ def _failed(delivery, error, config, log, use_spool, now):
         return 1
     try:
         entry = spool.queue(delivery, error, config, now)
+        news = error.permanent and spool.hold(config, channel, error, now)
     except OSError as exc:
         say(f"{severity} alert not delivered: {error}; could not queue: {exc.strerror}", error=True)
         log.event("ERROR", "failed", **where, error=error, queue_error=exc.strerror)
         return 1
-    say(f"{severity} alert not delivered: {error}; queued for retry", error=True)
+    if news:
+        spool.report_hold(log, where, error)
+    else:
+        say(f"{severity} alert not delivered: {error}; queued for retry", error=True)
     log.event("WARNING", "queued", **where, error=error, id=entry["id"])
+    return EX_TEMPFAIL
+
+
+def _queue_held(delivery, hold, config, log, now):
+    """A channel held for refused credentials: the delivery waits in the spool without a try."""
+    severity, channel = delivery["severity"], delivery["channel"]
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(hold.get("since", now)))
+    error = DeliveryError(f"{channel} is held since {since}: {hold.get('error', '')}", permanent=True)
+    entry = spool.queue(delivery, error, config, now)
+    say(f"{severity} alert not sent to {channel}: held since {since} (refused credentials); queued until "
+        "its settings change", error=True)
+    log.event("INFO", "queued", severity=severity, key=delivery["key"], channel=channel, held="yes", id=entry["id"])
     return EX_TEMPFAIL
 
 
@@ -77,6 +93,11 @@ def send_alert(config, log, severity, message, key=None, use_spool=True):
     sent, status = [], 0
     for channel, recipients in deliveries:
         delivery = dict(base, channel=channel, **({"recipients": recipients} if recipients else {}))
+        hold = spool.held(config, channel, log) if use_spool else None
+        if hold:
+            result = _queue_held(delivery, hold, config, log, now)
+            status = status or result
+            continue
         try:
             sent.append(deliver(delivery, config))
         except DeliveryError as error:

@@ -44,6 +44,7 @@ SCHEMA = {
     "dedup_window_seconds": "count",
     "retry_base_seconds": "count",
     "retry_max_seconds": "count",
+    "retry_after_max_seconds": "positive",
     "routes": "object",
     "selftest_channels": "list",
     "http_timeout": "positive",

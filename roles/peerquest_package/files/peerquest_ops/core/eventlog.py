@@ -11,7 +11,15 @@ Line format (the monthly review parses it, keep it byte-compatible):
 A value is written as is unless it is empty or holds a blank, '"' or '=', then
 as a JSON string. Every line goes through core.config.scrub(). Each line is one
 O_APPEND write, so concurrent writers never interleave. path "" turns the log
-off; path "-" writes to standard output (a cron job's output appended by cron).
+off; path "-" writes to standard output (a cron job's output appended by cron),
+or, when the environment names a file in PEERQUEST_OPS_LOG_FILE (a long-running
+service's unit sets it), to that file.
+
+Rotation: the file is opened for every line, so after logrotate moved it the
+next line lands in the new file, never in the rotated one (which is compressed
+later and must not change any more). A service must not hand it a descriptor
+opened once (systemd's StandardOutput=append:): that descriptor keeps pointing
+at the rotated file.
 A log that cannot be written never stops the program: it is reported once
 through warn(text) (default: "<program>: warning: <text>" on stderr).
 """
@@ -25,6 +33,8 @@ from peerquest_ops.core.config import scrub
 from peerquest_ops.core.timefmt import log_stamp
 
 _NEEDS_QUOTES = re.compile(r'[\s"=]')
+# Where "-" writes instead of standard output (set by a service's unit).
+LOG_FILE_ENV = "PEERQUEST_OPS_LOG_FILE"
 
 
 def field_value(value):
@@ -35,6 +45,8 @@ def field_value(value):
 
 class EventLog:
     def __init__(self, path, program, warn=None):
+        if path == "-" and os.environ.get(LOG_FILE_ENV, "").startswith("/"):
+            path = os.environ[LOG_FILE_ENV]
         self.path = path
         self.program = program
         self.warn = warn or (lambda text: print(scrub(f"{program}: warning: {text}"), file=sys.stderr))

@@ -3,6 +3,8 @@
     status, text = request(url, method="POST", body={"a": 1}, token=token, timeout=10)
     if status is a 2xx ...                    # any answer, 3xx/4xx/5xx included, is returned
     except HttpError as exc: str(exc)         # no answer at all; the text never holds the URL's secret
+    answer = fetch(url, ...)                  # the same, with the headers: answer.status, .text, .headers
+    retry_after(answer.headers)               # seconds a 429/503 asks to wait (seconds or HTTP date), or None
 
 The policy:
 - Redirects are never followed: a 3xx comes back as its status, so a bearer
@@ -13,14 +15,20 @@ The policy:
   verifies https:// with that CA bundle instead of the system's.
 - body: bytes or str as given, anything else as JSON (Content-Type application/json).
 - Network failures raise HttpError whose text is the reason only ("Connection
-  refused", "timed out", "[SSL: CERTIFICATE_VERIFY_FAILED] ..."), with any
-  trace of the URL masked. masked(url) gives the URL as it may be printed.
+  refused", "no answer within 10 s", "cannot resolve hooks.example.com: Name or
+  service not known", "[SSL: CERTIFICATE_VERIFY_FAILED] ..."), with any trace
+  of the URL masked. masked(url) gives the URL as it may be printed.
+  HttpError.kind says which: "timeout", "dns" or "network".
 """
 
+import collections
 import contextlib
+import email.utils
 import http.client
 import json
+import socket
 import ssl
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,6 +37,15 @@ from http import HTTPStatus
 
 class HttpError(Exception):
     """No HTTP answer (refused, timed out, TLS failure, bad URL); the text is safe to print."""
+
+    def __init__(self, text, kind="network"):
+        super().__init__(text)
+        # "timeout", "dns" or "network": a caller may judge them differently.
+        self.kind = kind
+
+
+# An answer: status, body text and headers (an email.message.Message: case-insensitive get()).
+Answer = collections.namedtuple("Answer", "status text headers")
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -70,17 +87,52 @@ def _hide_url(text, url):
     return text
 
 
-def _reason(exc, url):
+def _host(url):
+    try:
+        return urllib.parse.urlsplit(url).hostname or "(no host)"
+    except ValueError:
+        return "(invalid URL)"
+
+
+def _failure(exc, url, timeout):
+    """The HttpError for a request that got no answer."""
     reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     if isinstance(reason, TimeoutError):
-        return "timed out"
+        # Connected (or not) and nothing came back in time: a hung server.
+        return HttpError(f"timed out: no answer within {timeout:g} s", kind="timeout")
+    if isinstance(reason, socket.gaierror):
+        text = reason.strerror or str(reason)
+        return HttpError(f"cannot resolve {_host(url)}: {text}", kind="dns")
     if isinstance(reason, OSError) and reason.strerror:
-        return _hide_url(str(reason.strerror), url)
-    return _hide_url(str(reason), url) or type(reason).__name__
+        return HttpError(_hide_url(str(reason.strerror), url))
+    return HttpError(_hide_url(str(reason), url) or type(reason).__name__)
+
+
+def retry_after(headers, now=None):
+    """Seconds a Retry-After header asks to wait (delay-seconds or an HTTP date), at least 0; None without one."""
+    value = (headers.get("Retry-After") if headers is not None else None) or ""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0, int(when.timestamp() - (time.time() if now is None else now) + 0.999))
 
 
 def request(url, method="GET", body=None, headers=None, token="", timeout=10, host_header="", ca_file=""):
     """(status, body text) of the answer, whatever its status; HttpError when none came."""
+    answer = fetch(url, method, body, headers, token, timeout, host_header, ca_file)
+    return answer.status, answer.text
+
+
+def fetch(url, method="GET", body=None, headers=None, token="", timeout=10, host_header="", ca_file=""):
+    """The Answer (status, text, headers), whatever its status; HttpError when none came."""
     if not timeout or timeout <= 0:
         raise ValueError("timeout must be a positive number of seconds")
     all_headers = {"User-Agent": "peerquest_ops"}
@@ -99,7 +151,7 @@ def request(url, method="GET", body=None, headers=None, token="", timeout=10, ho
         context = ssl.create_default_context(cafile=ca_file or None)
         opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _NoRedirect)
         with opener.open(req, timeout=timeout) as response:
-            return response.status, response.read().decode("utf-8", errors="replace")
+            return Answer(response.status, response.read().decode("utf-8", errors="replace"), response.headers)
     except urllib.error.HTTPError as exc:
         # 3xx (not followed), 4xx and 5xx: an answer, not a network failure.
         try:
@@ -109,6 +161,6 @@ def request(url, method="GET", body=None, headers=None, token="", timeout=10, ho
         finally:
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 exc.close()
-        return exc.code, text
+        return Answer(exc.code, text, exc.headers)
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
-        raise HttpError(_reason(exc, url)) from None
+        raise _failure(exc, url, timeout) from None

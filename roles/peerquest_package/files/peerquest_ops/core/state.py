@@ -3,7 +3,9 @@
     data = read_json(path, {"keys": {}})     # missing -> the default; corrupt -> set aside, the default
     write_json(path, data)                   # readers see the old file or the new one, never half
 
-A state file must never stop a command: a torn or hand-edited file is renamed
+A state file must never stop a command: a torn, empty or hand-edited file (not
+JSON, or JSON of another kind than the default: a list where an object is
+expected, a bare number left by a truncation) is renamed
 to <path>.corrupt-<UTC time stamp> (kept for a look, out of the way of the
 next write), reported through `warn`, and the default is returned. Any other
 OSError (no permission, ...) is raised for the caller to judge.
@@ -34,7 +36,10 @@ def read_json(path, default, warn=None):
     except FileNotFoundError:
         return copy.deepcopy(default)
     try:
-        return json.loads(data.decode("utf-8"))
+        value = json.loads(data.decode("utf-8"))
+        if isinstance(default, (dict, list)) and not isinstance(value, type(default)):
+            raise ValueError(f"holds {type(value).__name__}, not {type(default).__name__}")
+        return value
     except ValueError as exc:
         aside = f"{path}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
         moved = False

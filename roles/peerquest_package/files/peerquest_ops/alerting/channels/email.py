@@ -23,6 +23,17 @@ def build_email(severity, text, config, recipients, when=None):
     return msg
 
 
+def _reason(exc, host, timeout):
+    if isinstance(exc, TimeoutError):
+        # Accepted the connection (or not) and never answered: a hung relay.
+        return f"timed out: no answer within {timeout:g} s"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve {host}: {exc.strerror or exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
 def send_email(msg, config):
     smtp = config["email"]["smtp"]
     host, port = smtp["host"], smtp["port"]
@@ -39,9 +50,16 @@ def send_email(msg, config):
             if smtp["user"]:
                 client.login(smtp["user"], smtp["password"])
             refused = client.send_message(msg)
+    except smtplib.SMTPAuthenticationError as exc:
+        # Retrying with the same password only fails again (and may lock the account): held until it changes.
+        answer = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+        raise DeliveryError(
+            f"email via {host}:{port} failed: the relay refused the login of email.smtp.user {smtp['user']!r} "
+            f"({exc.smtp_code} {answer}); check the SMTP user and password",
+            permanent=True,
+        ) from None
     except (OSError, smtplib.SMTPException) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-        raise DeliveryError(f"email via {host}:{port} failed: {reason}") from exc
+        raise DeliveryError(f"email via {host}:{port} failed: {_reason(exc, host, timeout)}") from None
     if refused:
         raise DeliveryError(
             f"email via {host}:{port} refused recipients: {', '.join(sorted(refused))}", recipients=sorted(refused)

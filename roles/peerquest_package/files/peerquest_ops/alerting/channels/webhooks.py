@@ -8,7 +8,7 @@ import socket
 
 from peerquest_ops.alerting.channels.base import DeliveryError
 from peerquest_ops.alerting.message import COLOURS, FOOTER, first_line, title, truncate
-from peerquest_ops.core.http import HttpError, masked, request, status_text
+from peerquest_ops.core.http import HttpError, fetch, masked, retry_after, status_text
 from peerquest_ops.core.timefmt import iso_utc
 
 
@@ -46,6 +46,10 @@ def webhook_payload(delivery):
     }
 
 
+# Answers that ask for a later retry, and those no retry fixes until the settings change.
+THROTTLED = (429, 503)
+REFUSED_CREDENTIALS = (401, 403)
+
 # channel: (label, URL key in its section, payload, statuses that mean delivered)
 HTTP_CHANNELS = {
     "slack": ("slack webhook", "webhook_url", slack_payload, lambda status: status == 200),
@@ -62,7 +66,7 @@ def send(delivery, config):
     url = section[url_key]
     label = f"{label} {masked(url)}"
     try:
-        status, _text = request(
+        status, _text, headers = fetch(
             url,
             method="POST",
             body=payload(delivery),
@@ -73,6 +77,14 @@ def send(delivery, config):
         )
     except HttpError as exc:
         raise DeliveryError(f"{label} failed: {exc}") from None
-    if not ok(status):
-        raise DeliveryError(f"{label} failed: {status_text(status)}")
-    return label
+    if ok(status):
+        return label
+    if status in THROTTLED:
+        wait = retry_after(headers)
+        asked = f" (Retry-After: {wait} s)" if wait is not None else ""
+        raise DeliveryError(f"{label} failed: {status_text(status)}{asked}", retry_after=wait)
+    if status in REFUSED_CREDENTIALS:
+        raise DeliveryError(
+            f"{label} failed: {status_text(status)}: the receiver refuses our credentials", permanent=True
+        )
+    raise DeliveryError(f"{label} failed: {status_text(status)}")
