@@ -125,10 +125,8 @@ def test_the_jobs_record_exactly_the_names_the_self_check_watches(tmp_path):
         "performance": {
             "log_file": str(log),
             "window_seconds": 3600,
-            "slow_regex": "slow",
+            "slow_seconds": 5,
             "slow_threshold": 1,
-            "db_error_regex": "database",
-            "db_error_threshold": 1,
             "duration_regex": r"took (?P<value>\d+)(?P<unit>ms|s)",
             "degradation_percent": 200,
             "min_samples": 3,

@@ -7,7 +7,9 @@ runtime      the job log (monitoring.log lines on standard output) and state-fil
 scan         the application log read from where it stopped, through rotation, in chunks
 windows      one-minute buckets, sliding-window counts, failure rates, baselines
 errors       the errors job: patterns, failure rates, the error rate against its baseline
-performance  the performance job: slow operations, database errors, degradation
+performance  the performance job: slow operations by duration, degradation against the baseline
+durations    timed operations in log lines: seconds and operation name
+dbwatch      database failures within seconds (run by the follower), paged when they persist
 probes       the health job: /health/quick/ and /health/ through core.http
 integrity    the integrity job: the app's audit and its result for /health/
 selfcheck    the selfcheck job: jobs on time, follower alive, directories, disk, channels

@@ -1,13 +1,13 @@
 """PeerQuest monitors: scheduled checks that turn logs and probes into alerts.
 
     peerquest-monitor errors        error patterns, failure rates, error-rate baseline
-    peerquest-monitor performance   slow operations, database errors, degradation
+    peerquest-monitor performance   slow operations by duration, degradation
     peerquest-monitor health [--quick]   /health/quick/ and /health/
     peerquest-monitor integrity     the app's audit_application_participant_sync
     peerquest-monitor selfcheck     the monitors themselves, channels, disk (exit 1: problems)
     peerquest-monitor digest        the daily INFO digest
     peerquest-monitor review        the monthly alert review
-    peerquest-monitor follow        stay running; alert on CRITICAL lines at once
+    peerquest-monitor follow        stay running; alert on CRITICAL lines at once, page on database failures
     peerquest-monitor check-config  only check the settings file
 
 --config is required: the command on PATH is a wrapper that passes the

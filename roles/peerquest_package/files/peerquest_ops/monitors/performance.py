@@ -1,60 +1,95 @@
-"""The performance job: slow operations, database errors, the mean timed operation against its baseline."""
+"""The performance job: slow operations by their duration, the mean timed operation against its baseline.
 
-import re
+A slow operation is a timed line (performance.duration_regex: "took 6.2s",
+"duration=5300ms") whose duration exceeds performance.slow_seconds; a line
+that only says "slow" is no evidence. Slow operations are counted per
+operation (durations.py names them) in one-minute buckets; more than
+slow_threshold in the window alert, naming the slowest. Database failures
+are the follower's (dbwatch.py), in seconds rather than at this job's pace.
+"""
+
 import time
 
+from peerquest_ops.monitors.durations import Durations
 from peerquest_ops.monitors.runtime import log
 from peerquest_ops.monitors.scan import empty_state, line_time, scan
-from peerquest_ops.monitors.windows import BUCKET, above_baseline, bucket_key, prune, update_baseline, window_count
+from peerquest_ops.monitors.windows import BUCKET, above_share_of_baseline, bucket_key, prune, update_baseline
+
+SLOWEST_SHOWN = 5
 
 
-def _duration_counter(cfg, durations, now):
-    """on_line for scan(): adds each timed operation's seconds to its minute's [sum, count]."""
-    duration = re.compile(cfg["duration_regex"])
+def _on_line(cfg, durations, slow, now):
+    """on_line for scan(): each timed operation's seconds into its minute's [sum, count]; slow ones per operation."""
+    timed = Durations(cfg["duration_regex"])
+    limit = float(cfg["slow_seconds"])
 
-    def timed(line):
-        match = duration.search(line)
-        if match:
-            seconds = float(match.group("value")) / (1000.0 if match.group("unit") == "ms" else 1.0)
-            bucket = durations.setdefault(bucket_key(line_time(line, now)), [0.0, 0])
-            bucket[0] += seconds
-            bucket[1] += 1
+    def on_line(line):
+        parsed = timed.parse(line)
+        if parsed is None:
+            return
+        seconds, op = parsed
+        key = bucket_key(line_time(line, now))
+        bucket = durations.setdefault(key, [0.0, 0])
+        bucket[0] += seconds
+        bucket[1] += 1
+        if seconds > limit:
+            entry = slow.setdefault(key, {}).setdefault(op, [0, 0.0])
+            entry[0] += 1
+            entry[1] = max(entry[1], seconds)
 
-    return timed
+    return on_line
 
 
-def _thresholds(monitor, cfg, slow, db_errors, minutes, fired):
-    if slow > cfg["slow_threshold"]:
+def _in_window(buckets, now, window):
+    return [v for k, v in buckets.items() if int(k) + BUCKET > now - window and int(k) <= now]
+
+
+def slow_in_window(slow, now, window):
+    """{operation: [count, slowest seconds]} of the slow operations in the window."""
+    per_op = {}
+    for ops in _in_window(slow, now, window):
+        for op, (count, longest) in ops.items():
+            entry = per_op.setdefault(op, [0, 0.0])
+            entry[0] += count
+            entry[1] = max(entry[1], longest)
+    return per_op
+
+
+def slow_summary(per_op, shown=SLOWEST_SHOWN):
+    """The slowest operations first: 'GET /quests/N/ 9.10s (3 slow)'."""
+    ranked = sorted(per_op.items(), key=lambda item: (-item[1][1], -item[1][0], item[0]))
+    text = ", ".join(f"{op} {longest:.2f}s ({count} slow)" for op, (count, longest) in ranked[:shown])
+    more = len(ranked) - shown
+    return text + (f", and {more} more operations" if more > 0 else "")
+
+
+def _slow(monitor, cfg, per_op, minutes, fired):
+    total = sum(count for count, _ in per_op.values())
+    if total > cfg["slow_threshold"]:
         fired.append("slow")
         monitor.alert(
             cfg["slow_severity"],
             "performance:slow",
-            f"{slow} slow operations in the last {minutes} minutes (threshold {cfg['slow_threshold']})",
+            f"{total} slow operations (over {float(cfg['slow_seconds']):g}s) in the last {minutes} minutes "
+            f"(threshold {cfg['slow_threshold']}) in {len(per_op)} operations; slowest: {slow_summary(per_op)}",
         )
-    if db_errors > cfg["db_error_threshold"]:
-        fired.append("db_errors")
-        monitor.alert(
-            cfg["db_error_severity"],
-            "performance:db_errors",
-            f"{db_errors} database errors (error/timeout/connection) in the last {minutes} minutes",
-        )
+    return total
 
 
 def _degradation(monitor, cfg, state, durations, now, fired):
     """The window's mean timed operation against the baseline; returns the mean (None: nothing timed)."""
-    window = cfg["window_seconds"]
-    in_window = [v for k, v in durations.items() if int(k) + BUCKET > now - window]
+    in_window = _in_window(durations, now, cfg["window_seconds"])
     count = sum(n for _, n in in_window)
     mean = sum(s for s, _ in in_window) / count if count else None
     baseline = state["baselines"].get("duration", {})
     if mean is not None:
-        if above_baseline(mean, baseline, cfg["degradation_percent"], cfg["min_samples"], 0):
+        if above_share_of_baseline(mean, baseline, cfg["degradation_percent"], cfg["min_samples"]):
             fired.append("degradation")
             monitor.alert(
                 cfg["degradation_severity"],
                 "performance:degradation",
                 f"mean operation time {mean:.2f}s over {count} timed operations is more than "
-                f"{cfg['degradation_percent']}% above the baseline {baseline['value']:.2f}s",
+                f"{cfg['degradation_percent']}% of the baseline {baseline['value']:.2f}s",
             )
         state["baselines"]["duration"] = update_baseline(baseline, mean, now)
     return mean
@@ -65,17 +100,20 @@ def run_performance(monitor, now=None):
     now = now or time.time()
     window = cfg["window_seconds"]
     keep = max(window, 86400)
-    rules = {"slow": re.compile(cfg["slow_regex"]), "db_errors": re.compile(cfg["db_error_regex"], re.IGNORECASE)}
     state = monitor.read_state("performance", empty_state())
+    for retired in ("slow", "db_errors"):  # counted by the word "slow" and a loose pattern before
+        state["buckets"].pop(retired, None)
     durations = state["values"].setdefault("durations", {})
-    total = scan(state, cfg["log_file"], rules, now, keep, on_line=_duration_counter(cfg, durations, now))
+    slow = state["values"].setdefault("slow", {})
+    total = scan(state, cfg["log_file"], {}, now, keep, on_line=_on_line(cfg, durations, slow, now))
     prune(durations, now, keep)
+    prune(slow, now, keep)
     fired = []
-    slow = window_count(state["buckets"]["slow"], now, window)
-    db_errors = window_count(state["buckets"]["db_errors"], now, window)
-    _thresholds(monitor, cfg, slow, db_errors, window // 60, fired)
+    per_op = slow_in_window(slow, now, window)
+    slow_count = _slow(monitor, cfg, per_op, window // 60, fired)
     mean = _degradation(monitor, cfg, state, durations, now, fired)
     monitor.write_state("performance", state)
     monitor.mark_run("performance")
-    log(f"performance: {total} new lines, slow={slow} db_errors={db_errors} mean={mean}, alerts {fired or 'none'}")
+    shown = "none" if mean is None else f"{mean:.3f}s"
+    log(f"performance: {total} new lines, slow={slow_count} mean={shown}, alerts {fired or 'none'}")
     return fired

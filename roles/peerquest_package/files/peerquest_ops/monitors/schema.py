@@ -42,8 +42,7 @@ def _errors_problems(errors):
 
 def _performance_problems(perf):
     problems = []
-    for key in ("slow_regex", "db_error_regex", "duration_regex"):
-        problems += regex_problem(f"performance.{key}", perf.get(key))
+    problems += regex_problem("performance.duration_regex", perf.get("duration_regex"))
     if perf.get("duration_regex") and not regex_problem("", perf["duration_regex"]):
         groups = re.compile(perf["duration_regex"]).groupindex
         if not DURATION_GROUPS <= set(groups):
@@ -60,6 +59,8 @@ def config_problems(config):
         return problems
     problems += _errors_problems(config["errors"])
     problems += _performance_problems(config["performance"])
+    if "database" in config:
+        problems += regex_problem("database.regex", config["database"].get("regex"))
     for index, item in enumerate(config["follow"].get("patterns", [])):
         problems += regex_problem(f"follow.patterns[{index}].regex", item.get("regex"))
     return problems

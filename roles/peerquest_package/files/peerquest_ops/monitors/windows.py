@@ -47,7 +47,21 @@ def update_baseline(baseline, value, now, every=3600, alpha=0.3):
 
 
 def above_baseline(current, baseline, increase_percent, min_samples, min_value):
-    """True when current exceeds the baseline by more than increase_percent."""
+    """True when current exceeds the baseline by more than increase_percent (50: more than 1.5 x baseline).
+
+    The plan's "error rate increase > 50% from baseline": an increase, on top of the baseline.
+    """
     if baseline.get("samples", 0) < min_samples or current < min_value:
         return False
     return current > baseline["value"] * (1 + increase_percent / 100.0)
+
+
+def above_share_of_baseline(current, baseline, percent_of, min_samples, min_value=0):
+    """True when current is more than percent_of percent OF the baseline (200: more than 2 x baseline).
+
+    The plan's "performance degradation > 200% of baseline": a share of the baseline, not an
+    increase on top of it; exactly twice the baseline does not alert, anything above does.
+    """
+    if baseline.get("samples", 0) < min_samples or current < min_value:
+        return False
+    return current > baseline["value"] * percent_of / 100.0
