@@ -5,7 +5,8 @@ import math
 import re
 import time
 
-from peerquest_ops.monitors.follow import stand_in_for_follower
+from peerquest_ops.monitors.dbwatch import db_pass
+from peerquest_ops.monitors.follow import follower_alive, stand_in_for_follower
 from peerquest_ops.monitors.runtime import log
 from peerquest_ops.monitors.scan import compile_rules, empty_state, scan
 from peerquest_ops.monitors.windows import above_baseline, failure_rate, update_baseline, window_count
@@ -69,6 +70,8 @@ def run_errors(monitor, now=None):
     window = cfg["window_seconds"]
     minutes = window // 60
     stand_in_for_follower(monitor, now)
+    if not follower_alive(monitor, now):
+        db_pass(monitor, now)  # database failures, the follower's when it runs
     rules = _rules(cfg)
     state = monitor.read_state("errors", empty_state())
     total = scan(state, cfg["log_file"], rules, now, max(window, 86400))

@@ -1,4 +1,5 @@
-"""The CRITICAL follower: alert each follow-pattern line within seconds, never twice.
+"""The CRITICAL follower: alert each follow-pattern line within seconds, never twice;
+after each read, the database failures pass (dbwatch.py).
 
 The follower (a systemd service) and an errors scan standing in for a silent
 follower share one cursor in follow.json, read and written under follow.lock
@@ -16,6 +17,7 @@ import signal
 import time
 
 from peerquest_ops.core.locking import locked
+from peerquest_ops.monitors.dbwatch import db_pass
 from peerquest_ops.monitors.runtime import load_json, log, save_json
 from peerquest_ops.monitors.scan import compile_rules, read_new_lines
 
@@ -104,6 +106,15 @@ def follower_silent_for(monitor, now=None):
         return None
 
 
+def follower_alive(monitor, now=None):
+    """Whether the follower is enabled and beat within its takeover time."""
+    cfg = monitor.config.get("follow", {})
+    if not cfg.get("enabled"):
+        return False
+    silent = follower_silent_for(monitor, now)
+    return silent is not None and silent <= cfg["takeover_seconds"]
+
+
 def stand_in_for_follower(monitor, now=None):
     """A scan's share of the follower's work when the follower has gone quiet."""
     cfg = monitor.config.get("follow", {})
@@ -134,6 +145,8 @@ def run_follow(monitor, iterations=None, stop_on_sigterm=False):
     while (iterations is None or count < iterations) and not stop_requested():
         count += 1
         follow_pass(monitor)
+        # Database failures persist or pass within seconds too (dbwatch.py).
+        db_pass(monitor)
         with open(beat, "a", encoding="utf-8"):
             os.utime(beat)
         deadline = time.monotonic() + cfg["poll_seconds"]
