@@ -119,10 +119,38 @@ def logging_files(config):
     return files
 
 
+DEBUG_HANDLER = "debug_file"
+
+
+def debug_handlers(handlers, enabled, filename, formatter="verbose"):
+    """handlers plus the DEBUG file (peerquest_logging_debug_*) when enabled; the policy keeps DEBUG 7 days."""
+    if not enabled:
+        return dict(handlers)
+    return {**handlers, DEBUG_HANDLER: {"level": "DEBUG", "filename": filename, "formatter": formatter}}
+
+
+def debug_loggers(loggers, enabled, names):
+    """loggers with each of names at DEBUG and writing the DEBUG file, when enabled.
+
+    Their other handlers keep their own levels, so no other file receives a DEBUG line.
+    """
+    if not enabled:
+        return dict(loggers)
+    out = dict(loggers)
+    for name in names:
+        spec = dict(out.get(name) or {})
+        spec["level"] = "DEBUG"
+        spec["handlers"] = [*[h for h in spec.get("handlers", []) if h != DEBUG_HANDLER], DEBUG_HANDLER]
+        out[name] = spec
+    return out
+
+
 class FilterModule:
     def filters(self):
         return {
             "peerquest_logging_problems": logging_problems,
             "peerquest_logging_config": logging_config,
             "peerquest_logging_files": logging_files,
+            "peerquest_logging_debug_handlers": debug_handlers,
+            "peerquest_logging_debug_loggers": debug_loggers,
         }

@@ -37,6 +37,11 @@ def monitors_constant(name):
     return list(value)
 
 
+def interval_seconds(every):
+    """Seconds of a job interval (1m, 5m, ...); 0 for an unknown one (the schedule check names it)."""
+    return INTERVALS.get(every, 0)
+
+
 def code_digest(subpackages):
     """sha256 over the package's top-level modules and those of the given subpackages, in a stable order."""
     digest = hashlib.sha256()
@@ -122,6 +127,7 @@ class FilterModule:
             "peerquest_monitors_code_digest": code_digest,
             "peerquest_monitors_constant": monitors_constant,
             "peerquest_monitors_cron_jobs": cron_jobs,
+            "peerquest_monitors_interval_seconds": interval_seconds,
             "peerquest_monitors_job_problems": job_problems,
             "peerquest_monitors_max_ages": max_ages,
         }
