@@ -39,6 +39,8 @@ class Receiver:
         self.fail = 0
         self.status = {}  # path prefix -> status to answer instead of 200
         self.hang = False
+        self.headers = {}  # sent with every answer (Retry-After, ...)
+        self.delay = 0  # seconds before answering
         self.release = threading.Event()
         receiver = self
 
@@ -53,10 +55,13 @@ class Receiver:
                     status = 500
                 else:
                     status = next((s for p, s in receiver.status.items() if self.path.startswith(p)), 200)
+                time.sleep(receiver.delay)
                 receiver.requests.append(
                     {"path": self.path, "headers": dict(self.headers), "body": json.loads(body), "status": status}
                 )
                 self.send_response(status)
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -170,7 +175,8 @@ def alert(config, *args, severity="CRITICAL", message="DB down"):
 
 def spool(tmp_path):
     directory = tmp_path / "spool"
-    files = sorted(directory.glob("*.json")) if directory.exists() else []
+    # Pending deliveries only: not the hold records (.held-*) nor what was set aside (.corrupt/).
+    files = sorted(f for f in directory.glob("*.json") if not f.name.startswith(".")) if directory.exists() else []
     return [(f, json.loads(f.read_text())) for f in files]
 
 

@@ -85,7 +85,8 @@ def main(argv=None):
     output.record_warnings(log)
     try:
         if args.flush_spool:
-            return spool.flush(config, log, alert=lambda severity, text: routing.send_alert(config, log, severity, text))
+            # An entry set aside is reported through the channels themselves.
+            return spool.flush(config, log, alert=lambda sev, text: routing.send_alert(config, log, sev, text))
         if args.test_channels:
             return routing.selftest(config, log)
         return _send(args, config, log)

@@ -67,8 +67,11 @@ def _queue_held(delivery, hold, config, log, now):
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(hold.get("since", now)))
     error = DeliveryError(f"{channel} is held since {since}: {hold.get('error', '')}", permanent=True)
     entry = spool.queue(delivery, error, config, now)
-    say(f"{severity} alert not sent to {channel}: held since {since} (refused credentials); queued until "
-        "its settings change", error=True)
+    say(
+        f"{severity} alert not sent to {channel}: held since {since} (refused credentials); queued until "
+        "its settings change",
+        error=True,
+    )
     log.event("INFO", "queued", severity=severity, key=delivery["key"], channel=channel, held="yes", id=entry["id"])
     return EX_TEMPFAIL
 

@@ -197,6 +197,7 @@ def _flush_locked(config, log):
     counts = {"delivered": 0, "queued": 0, "held": 0}
     aside = []
     holds = {}
+    released = set()
     for name in sorted(os.listdir(spool_dir)):
         if name.startswith(".") or not name.endswith(".json"):
             continue
@@ -210,10 +211,14 @@ def _flush_locked(config, log):
             continue
         channel = entry["channel"]
         if channel not in holds:
+            was_held = os.path.exists(_hold_path(config, channel))
             holds[channel] = held(config, channel, log)
+            if was_held and not holds[channel]:
+                # The settings changed: what waited for them goes now.
+                released.add(channel)
         if holds[channel]:
             counts["held"] += 1
-        elif entry.get("next_attempt", 0) > time.time():
+        elif entry.get("next_attempt", 0) > time.time() and channel not in released:
             counts["queued"] += 1
         elif _retry(path, entry, config, log):
             counts["delivered"] += 1

@@ -24,7 +24,8 @@ def build_email(severity, text, config, recipients, when=None):
 
 
 def _reason(exc, host, timeout):
-    if isinstance(exc, TimeoutError):
+    # smtplib reports a timed-out reply as "Connection unexpectedly closed: timed out".
+    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
         # Accepted the connection (or not) and never answered: a hung relay.
         return f"timed out: no answer within {timeout:g} s"
     if isinstance(exc, socket.gaierror):
