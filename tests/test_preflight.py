@@ -421,6 +421,12 @@ CASES = {
         {"peerquest_logrotate_retention_days": dict(RETENTION, ERROR="a year")},
         "peerquest_logrotate_retention_days.ERROR: retention must be a whole number of days or 'forever'",
     ),
+    "logrotate: integrity manifest among the logs": (
+        "peerquest_logrotate : Check where the integrity manifest lives",
+        {"peerquest_logrotate_integrity_manifest": "/var/log/peerquest/manifest.jsonl"},
+        "peerquest_logrotate_integrity_manifest: must not be in a directory of the rotated logs (/var/log/peerquest), "
+        "whose owners could rewrite it; put it under /var/lib",
+    ),
     "logrotate: extra file without a path": (
         spec("peerquest_logrotate"),
         {"peerquest_logrotate_extra_files": [{"level": "INFO"}]},
