@@ -132,7 +132,7 @@ def realistic(tag):
     s = {k: f"{tag}-{k}-s3cr3t" for k in ("bearer", "json", "url", "query", "cookie", "exc", "kv")}
     return [
         (f"{tag} upstream call with Authorization: Bearer {s['bearer']}", [s["bearer"]]),
-        (f'{tag} login body={{"username": "alice", "password": "{s["json"]} with spaces"}}', [s["json"]]),
+        (f'{tag} login body={{"username": "alice", "password": "correct horse {s["json"]}"}}', [s["json"]]),
         (f"{tag} fetching https://deploy:{s['url']}@git.example.com/repo.git", [s["url"]]),
         (f"{tag} GET /api/export/?page=2&access_token={s['query']}&format=csv 200", [s["query"]]),
         (f"{tag} Cookie: csrftoken=abc123; sessionid={s['cookie']}; theme=dark", [s["cookie"]]),
