@@ -452,6 +452,13 @@ def app_http(method, path, h="app", headers=None, **kwargs):
     return http(host(_name(h)), method, app_url(h) + path, headers=headers, **kwargs)
 
 
+def app_is_up(h="app"):
+    """Whether the app answers /health/quick/ with 200 now; a refused connection (still starting) is False."""
+    url = app_url(h) + "/health/quick/"
+    cmd = ["curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"Host: {http_host(h)}", url]
+    return host(_name(h)).run(shlex.join(cmd)).stdout.strip() == "200"
+
+
 def app_json(method, path, h="app", **kwargs):
     status, body = app_http(method, path, h=h, **kwargs)
     return status, json.loads(body) if body else None

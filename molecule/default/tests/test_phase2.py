@@ -24,6 +24,7 @@ from pqtest import (  # noqa: E402
     alert_state_dir,
     app_dir,
     app_hosts,
+    app_is_up,
     app_json,
     app_service,
     app_user,
@@ -457,7 +458,7 @@ def test_service_down_is_critical():
         assert mail["subject"] == subject("CRITICAL")
     else:
         wait_for(lambda: delivered(channel, "service unavailable"), what=channel)
-    wait_for(lambda: app_json("GET", "/health/quick/")[0] == 200, what="the app back")
+    wait_for(app_is_up, timeout=60, what="the app back")
 
 
 # --------------------------------------------------------------- secrets
