@@ -1,4 +1,4 @@
-"""Helpers for the Molecule verify steps (testinfra over the podman backend).
+"""Helpers for the Molecule verify steps (testinfra over SSH, as Ansible reaches the hosts).
 
 Every value a test needs (paths, accounts, URLs, ports, recipients,
 thresholds, secrets) comes from what the scenario deployed:
@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shlex
+import subprocess
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -102,11 +103,53 @@ def sink_hosts():
 _HOSTS_BY_ID = {}
 
 
+# Written by molecule/resources/connect.yml (prepare): addresses, key, known_hosts, one
+# multiplexed connection per host (a command costs milliseconds, not a podman exec).
+SSH_CONFIG = os.path.join(EPHEMERAL_DIR, "ssh", "ssh_config")
+
+
 @functools.cache
 def _testinfra_host(name):
-    target = testinfra.get_host(f"podman://{name}")
+    # A scenario that keeps Molecule's podman connection has no ssh_config.
+    if os.path.exists(SSH_CONFIG):
+        target = testinfra.get_host(f"ssh://{name}", ssh_config=SSH_CONFIG)
+    else:
+        target = testinfra.get_host(f"podman://{name}")
     _HOSTS_BY_ID[id(target)] = name
     return target
+
+
+def restart(role="app"):
+    """Restart a host's container; point SSH at the address it comes back on.
+
+    The container may get another address, and the old multiplexed connection
+    is dead: the host's HostName line in ssh_config is rewritten and the stale
+    master told to exit (known_hosts is keyed by name, so the key still holds).
+    """
+    name = host_name(role)
+    subprocess.run(["podman", "restart", "-t", "5", name], check=True, capture_output=True)
+    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+    inspect = subprocess.run(["podman", "inspect", "--format", fmt, name], check=True, capture_output=True, text=True)
+    address = inspect.stdout.split()[0]
+    with open(SSH_CONFIG, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    current = None
+    for i, line in enumerate(lines):
+        words = line.split()
+        if words[:1] == ["Host"]:
+            current = words[1]
+        elif current == name and words[:1] == ["HostName"]:
+            lines[i] = f"  HostName {address}"
+    with open(SSH_CONFIG, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    subprocess.run(["ssh", "-F", SSH_CONFIG, "-O", "exit", name], capture_output=True, check=False)
+    # testinfra raises on a refused connection: wait until the booting host's sshd answers.
+    probe = ["ssh", "-F", SSH_CONFIG, "-o", "ConnectTimeout=3", name, "true"]
+    wait_for(
+        lambda: subprocess.run(probe, capture_output=True, check=False).returncode == 0,
+        timeout=120,
+        what=f"SSH to {name}",
+    )
 
 
 def host(role="app"):
@@ -407,6 +450,13 @@ def app_http(method, path, h="app", headers=None, **kwargs):
     """A request to the app on its own host, at peerquest_app_local_url, with the deployed Host header."""
     headers = {"Host": http_host(h), **(headers or {})}
     return http(host(_name(h)), method, app_url(h) + path, headers=headers, **kwargs)
+
+
+def app_is_up(h="app"):
+    """Whether the app answers /health/quick/ with 200 now; a refused connection (still starting) is False."""
+    url = app_url(h) + "/health/quick/"
+    cmd = ["curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"Host: {http_host(h)}", url]
+    return host(_name(h)).run(shlex.join(cmd)).stdout.strip() == "200"
 
 
 def app_json(method, path, h="app", **kwargs):

@@ -234,6 +234,8 @@ def deploy_phase1(extra, tags="app,logging"):
     """
     env = dict(os.environ)
     env["ANSIBLE_ROLES_PATH"] = os.path.join(PROJECT_DIR, "roles")
+    # Plain text to read, however the verify step itself was started.
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     if os.path.exists(os.path.join(EPHEMERAL_DIR, "ansible.cfg")):
         env["ANSIBLE_CONFIG"] = os.path.join(EPHEMERAL_DIR, "ansible.cfg")
     inventory = os.path.join(EPHEMERAL_DIR, "inventory")

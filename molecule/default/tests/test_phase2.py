@@ -10,7 +10,6 @@ import os
 import re
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ from pqtest import (  # noqa: E402
     alert_state_dir,
     app_dir,
     app_hosts,
+    app_is_up,
     app_json,
     app_service,
     app_user,
@@ -52,6 +52,7 @@ from pqtest import (  # noqa: E402
     ops_lib_dir,
     output,
     recipients,
+    restart,
     routes,
     secrets,
     sink_url,
@@ -379,7 +380,7 @@ def test_a_failing_channel_gets_the_alert_once_later_and_survives_a_restart():
     pending = wait_for(lambda: spooled(APP), what="the spooled delivery")
     assert len(pending) == 1 and delivered(failing, tag) == []
     # A host restart loses nothing: the spool is on disk.
-    subprocess.run(["podman", "restart", "-t", "5", APP_NAME], check=True, capture_output=True)
+    restart("app")
     wait_for(
         lambda: APP.run("systemctl is-system-running").stdout.strip() in ("running", "degraded"),
         timeout=90,
@@ -457,7 +458,7 @@ def test_service_down_is_critical():
         assert mail["subject"] == subject("CRITICAL")
     else:
         wait_for(lambda: delivered(channel, "service unavailable"), what=channel)
-    wait_for(lambda: app_json("GET", "/health/quick/")[0] == 200, what="the app back")
+    wait_for(app_is_up, timeout=60, what="the app back")
 
 
 # --------------------------------------------------------------- secrets

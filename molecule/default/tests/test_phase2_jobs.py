@@ -23,6 +23,7 @@ from pqtest import (  # noqa: E402
     alert_cmd,
     alert_events,
     app_database,
+    app_is_up,
     app_json,
     captured_hooks,
     captured_mail,
@@ -178,7 +179,7 @@ def test_health_alerts_a_broken_database():
     quick_url = VARS["peerquest_monitors_health_quick_url"]
     for channel, records in got.items():
         assert quick_url in delivered_text(records[0]) and "503" in delivered_text(records[0]), channel
-    wait_for(lambda: app_json("GET", "/health/quick/")[0] == 200, what="the app back")
+    wait_for(app_is_up, timeout=60, what="the app back")
     # Back up: the next run tells so, and nothing more.
     reset_sink()
     line = run("health")
