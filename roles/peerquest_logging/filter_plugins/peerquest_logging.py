@@ -8,6 +8,10 @@ import os.path
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FILE_HANDLER_CLASS = "peerquest_logging.handlers.PrivateWatchedFileHandler"
 FORMATTER_CLASS = "peerquest_logging.formatters.ZonedFormatter"
+# peerquest_logging_format: json gives every file handler this formatter.
+JSON_FORMATTER = "json_lines"
+JSON_FORMATTER_CLASS = "peerquest_logging.formatters.JsonLineFormatter"
+FORMATS = ("text", "json")
 MASK_FILTER = "mask_secrets"
 
 
@@ -58,12 +62,23 @@ def logging_problems(formatters, handlers, loggers, root, critical_handler=""):
 
 
 def logging_config(
-    formatters, handlers, loggers, root, log_dir, file_mode, mask_keys, disable_existing=False, critical_handler=""
+    formatters,
+    handlers,
+    loggers,
+    root,
+    log_dir,
+    file_mode,
+    mask_keys,
+    disable_existing=False,
+    critical_handler="",
+    log_format="text",
 ):
     """Render the dictConfig dict: file handlers become rotation-safe and private.
 
     A logger that does not propagate never reaches the root's handlers, so the
-    critical handler is added to it: every CRITICAL lands in one file.
+    critical handler is added to it: every CRITICAL lands in one file. With
+    log_format json every file handler writes JSON lines (the console keeps
+    its formatter).
     """
     filters = {}
     if mask_keys:
@@ -78,6 +93,8 @@ def logging_config(
             handler.setdefault("class", FILE_HANDLER_CLASS)
             if handler["class"] == FILE_HANDLER_CLASS:
                 handler.setdefault("permissions", str(file_mode))
+            if log_format == "json":
+                handler["formatter"] = JSON_FORMATTER
         if mask_keys and spec.get("mask_secrets", True):
             handler["filters"] = [MASK_FILTER] + [f for f in handler.get("filters", []) if f != MASK_FILTER]
         built_handlers[name] = handler
@@ -90,15 +107,18 @@ def logging_config(
             out["handlers"] = [*out.get("handlers", []), critical_handler]
         return out
 
+    built_formatters = {
+        name: spec if "class" in spec or "()" in spec else {**spec, "class": FORMATTER_CLASS}
+        for name, spec in _present(formatters).items()
+    }
+    if log_format == "json":
+        built_formatters[JSON_FORMATTER] = {"class": JSON_FORMATTER_CLASS}
     config = {
         "version": 1,
         "disable_existing_loggers": bool(disable_existing),
         "filters": filters,
         # Timestamps carry their UTC offset unless a formatter names its own class.
-        "formatters": {
-            name: spec if "class" in spec or "()" in spec else {**spec, "class": FORMATTER_CLASS}
-            for name, spec in _present(formatters).items()
-        },
+        "formatters": built_formatters,
         "handlers": built_handlers,
         "loggers": {
             name: _logger(spec, attach_critical=spec.get("propagate", True) is False)

@@ -21,12 +21,11 @@ import re
 import time
 
 from peerquest_ops.core.locking import locked
+from peerquest_ops.monitors.logline import parse
 from peerquest_ops.monitors.runtime import load_json, log, save_json
-from peerquest_ops.monitors.scan import LINE_TIME, line_time, read_new_lines
+from peerquest_ops.monitors.scan import read_new_lines
 
 STATE = "database"
-# Level, time and pid (and the verbose format's module, process and thread) before a record's text.
-_PREFIX = re.compile(r"^\S+ \S+ \S+ (\S+ \d+ \d+ )?")
 
 
 def db_lock(monitor):
@@ -40,14 +39,14 @@ def count_failures(lines, regex, state, now):
     """
     last = None
     for line in lines:
-        stamped = LINE_TIME.match(line)
-        if stamped:
-            state["record"] = line_time(line, now)
+        entry = parse(line)
+        if entry.starts_record:
+            state["record"] = entry.when(now)
             state["counted"] = False
-        if not state.get("counted") and regex.search(line):
+        if not state.get("counted") and regex.search(entry.text):
             state["failures"].append(state.get("record") or now)
             state["counted"] = True
-            last = (_PREFIX.sub("", line) if stamped else line).strip()[:300]
+            last = entry.quote(regex)[:300]
     return last
 
 

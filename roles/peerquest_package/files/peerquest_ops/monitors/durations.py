@@ -7,14 +7,14 @@
 The regular expression names the duration (groups value and unit: ms or s)
 and may name the operation (group op). Without an op, the operation is the
 message text before the duration, after the level, time and the verbose
-format's module, process and thread. Digits in an operation's name become N,
+format's module, process and thread (a JSON line: its message, logline.py). Digits in an operation's name become N,
 so /quests/12/ and /quests/13/ count as one operation.
 """
 
 import re
 
-# Level, time and pid (and the verbose format's module, process and thread) before a record's text.
-PREFIX = re.compile(r"^\S+ \S+ \S+ (\S+ \d+ \d+ )?")
+from peerquest_ops.monitors.logline import parse
+
 DIGITS = re.compile(r"\d+")
 MAX_NAME = 80
 UNNAMED = "(unnamed operation)"
@@ -31,14 +31,15 @@ class Durations:
         self.has_op = "op" in self.regex.groupindex
 
     def parse(self, line):
-        """(seconds, operation) of a timed line; None when the line carries no duration."""
-        match = self.regex.search(line)
+        """(seconds, operation) of a timed line of either log format; None when it carries no duration."""
+        entry = parse(line)
+        match = self.regex.search(entry.text)
         if not match:
             return None
         value = float(match.group("value"))
         seconds = value / 1000.0 if (match.group("unit") or "s").lower() == "ms" else value
         op = match.group("op") if self.has_op else None
         if not op:
-            before = line[: match.start()]
-            op = before[PREFIX.match(before).end() :] if PREFIX.match(before) else before
+            before = entry.text[: match.start()]
+            op = before[entry.body_start :] if len(before) >= entry.body_start else before
         return seconds, operation_name(op)

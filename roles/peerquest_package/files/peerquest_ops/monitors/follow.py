@@ -12,19 +12,17 @@ pass; its age tells the self-check and the scans whether it is alive.
 
 import contextlib
 import os
-import re
 import signal
 import time
 
 from peerquest_ops.core.locking import locked
 from peerquest_ops.monitors.dbwatch import db_pass
+from peerquest_ops.monitors.logline import parse
 from peerquest_ops.monitors.runtime import load_json, log, save_json
 from peerquest_ops.monitors.scan import compile_rules, read_new_lines
 
 # Set by SIGTERM in the follower: finish the alert in hand, record it, stop.
 _STOP = {"requested": False}
-# Level, time and pid (and the verbose format's module, process and thread) before a record's text.
-_PREFIX = re.compile(r"^\S+ \S+ \S+ (\S+ \d+ \d+ )?")
 
 
 def request_stop(signum=None, frame=None):
@@ -52,10 +50,11 @@ def _start_at_the_end(state, state_path, log_file):
 def _alert_line(monitor, cfg, rules, line):
     """Alert line once per matching pattern; whether any did."""
     alerted = False
+    entry = parse(line)
     for name, regex in rules.items():
-        if regex.search(line):
-            # Without level, time and pid, so the key dedups on what happened.
-            text = _PREFIX.sub("", line)[:500]
+        if regex.search(entry.text):
+            # Without level, time and pid (or logger), so the key dedups on what happened.
+            text = entry.body[:500]
             monitor.alert(cfg["severity"], f"follow:{name}:{text[:120]}", f"{text}\n(in {cfg['log_file']})")
             alerted = True
     return alerted

@@ -5,21 +5,20 @@ finished from its old inode first (delaycompress keeps that copy uncompressed
 until the next rotation), so nothing is lost or counted twice; a truncated
 file is read from the top. scan() counts each rule's matching lines into the
 sliding windows of windows.py, at the time the line's own stamp gives.
+Lines of either log format are read (logline.py): the rules search a text
+line as written and a JSON record as "LEVEL logger message".
 """
 
-import calendar
 import contextlib
 import glob
 import os
 import re
-import time
 
+from peerquest_ops.monitors.logline import parse, text_time
 from peerquest_ops.monitors.runtime import log
 from peerquest_ops.monitors.windows import add_event, prune
 
 CHUNK = 4 * 1024 * 1024  # bytes read at a time: memory stays flat on a huge backlog
-# "LEVEL 2026-11-28 06:10:11,123 ..." as written by the verbose and standard formatters.
-LINE_TIME = re.compile(r"^\S+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:[,.]\d+)?([+-]\d\d:?\d\d|Z)?")
 
 
 def _find_rotated(path, inode):
@@ -86,22 +85,10 @@ def iter_new_lines(path, position, max_bytes=CHUNK):
 
 
 def line_time(line, default):
-    """Epoch seconds of a line's timestamp; one without a UTC offset is taken as the host's local time."""
-    match = LINE_TIME.match(line)
-    if not match:
-        return default
-    try:
-        fields = time.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return default
-    zone = match.group(2)
-    if not zone:
-        return time.mktime(fields)
-    if zone == "Z":
-        return calendar.timegm(fields)
-    sign = -1 if zone[0] == "-" else 1
-    digits = zone[1:].replace(":", "")
-    return calendar.timegm(fields) - sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    """Epoch seconds of a line's time (text stamp or JSON "time"); without a UTC offset, the host's local time."""
+    if line.startswith("{"):
+        return parse(line).when(default)
+    return text_time(line, default)
 
 
 def empty_state():
@@ -121,10 +108,13 @@ def scan(state, path, rules, now, keep_seconds, on_line=None):
         state["position"] = position
         total += len(lines)
         for line in lines:
+            entry = parse(line) if line.startswith("{") else None
+            text = line if entry is None else entry.text
             when = None
             for rule_name, regex in rules.items():
-                if regex.search(line):
-                    when = line_time(line, now) if when is None else when
+                if regex.search(text):
+                    if when is None:
+                        when = text_time(line, now) if entry is None else entry.when(now)
                     add_event(buckets[rule_name], when, 1)
             if on_line:
                 on_line(line)
