@@ -17,7 +17,18 @@ import pytest
 import yaml
 from conftest import PACKAGE_DIR, ROLES, load_module
 from peerquest_ops.core import constants
-from peerquest_ops.monitors import base, digest, errors, integrity, performance, probes, review, schedule, schema
+from peerquest_ops.monitors import (
+    base,
+    digest,
+    errors,
+    integrity,
+    performance,
+    probes,
+    review,
+    schedule,
+    schema,
+    security,
+)
 from peerquest_ops.monitors import selfcheck as selfcheck_job
 
 ROLE = ROLES / "peerquest_monitors"
@@ -139,6 +150,7 @@ def test_the_jobs_record_exactly_the_names_the_self_check_watches(tmp_path):
             "severity": "CRITICAL",
         },
         "review": {"alert_log": str(tmp_path / "monitoring.log")},
+        "security": {"log_files": [str(log)], "events": []},
         "follow": {"enabled": False},
         "selfcheck": {
             "max_age_seconds": {},
@@ -151,6 +163,7 @@ def test_the_jobs_record_exactly_the_names_the_self_check_watches(tmp_path):
     monitor = Recorder(config)
     errors.run_errors(monitor)
     performance.run_performance(monitor)
+    security.run_security(monitor)
     probes.run_health(monitor, quick=True)
     probes.run_health(monitor)
     integrity.run_integrity(monitor)

@@ -29,6 +29,7 @@ def test_every_row_of_the_plan_is_scheduled():
         "health_quick",
         "errors",
         "performance",
+        "security",
         "health",
         "integrity",
         "digest",
@@ -38,6 +39,7 @@ def test_every_row_of_the_plan_is_scheduled():
     assert schedule["alert_retry"] == "* * * * *"
     assert schedule["errors"].split()[0].endswith("-59/5")
     assert schedule["performance"].split()[0].endswith("-59/15")
+    assert schedule["security"].split()[0].endswith("-59/5")
     assert schedule["integrity"].split()[1:] == ["*", "*", "*", "*"]
     assert schedule["digest"].split()[1:] == ["6", "*", "*", "*"]
     assert schedule["selfcheck"].split()[1:] == ["6", "*", "*", "1"]

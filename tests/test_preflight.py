@@ -51,6 +51,13 @@ HTTP_HOOK = {
 }
 RETENTION = {"DEBUG": 7, "INFO": 30, "WARNING": 90, "ERROR": 365, "CRITICAL": "forever"}
 PATTERN = {"name": "rollback", "label": "Rolled back", "regex": "rolled back", "severity": "CRITICAL", "threshold": 0}
+SECURITY_EVENT = {
+    "name": "failed_login",
+    "regex": "(?i)failed login",
+    "severity": "WARNING",
+    "threshold": 4,
+    "window": 15,
+}
 RATE = {
     "name": "approval",
     "label": "Application approval",
@@ -216,6 +223,11 @@ CASES = {
         "peerquest_logging : Check handlers, loggers and levels",
         {"peerquest_logging_loggers_overrides": {"quests": {"handlers": ["nope"]}}},
         "peerquest_logging_loggers.quests.handlers: no handler named 'nope'",
+    ),
+    "logging: unknown log format": (
+        spec("peerquest_logging"),
+        {"peerquest_logging_format": "xml"},
+        "value of peerquest_logging_format must be one of: text, json, got: xml",
     ),
     "logging: DEBUG file without loggers": (
         "peerquest_logging : Check the DEBUG file",
@@ -559,6 +571,31 @@ CASES = {
         THRESHOLDS + "error_patterns threshold",
         {"peerquest_monitors_error_patterns": [dict(PATTERN, threshold="3")]},
         "every peerquest_monitors_error_patterns threshold must be a whole number >= 0",
+    ),
+    "monitors: security event without a window": (
+        spec("peerquest_monitors"),
+        {"peerquest_monitors_security_events": [{k: v for k, v in SECURITY_EVENT.items() if k != "window"}]},
+        "missing required arguments: window found in peerquest_monitors_security_events",
+    ),
+    "monitors: negative security event threshold": (
+        THRESHOLDS + "security_events threshold",
+        {"peerquest_monitors_security_events": [dict(SECURITY_EVENT, threshold=-1)]},
+        "every peerquest_monitors_security_events threshold must be a whole number >= 0",
+    ),
+    "monitors: security event window 0": (
+        THRESHOLDS + "security_events window",
+        {"peerquest_monitors_security_events": [dict(SECURITY_EVENT, window=0)]},
+        "every peerquest_monitors_security_events window must be a whole number of minutes >= 1",
+    ),
+    "monitors: two security events with one name": (
+        THRESHOLDS + "security_events name",
+        {"peerquest_monitors_security_events": [SECURITY_EVENT, dict(SECURITY_EVENT, regex="Forbidden")]},
+        "every peerquest_monitors_security_events name must be unique",
+    ),
+    "monitors: relative security log": (
+        THRESHOLDS + "security_logs entry",
+        {"peerquest_monitors_security_logs": ["audit.log"]},
+        "every peerquest_monitors_security_logs entry must be an absolute path, got ['audit.log']",
     ),
     "monitors: rate without its success pattern": (
         spec("peerquest_monitors"),

@@ -122,18 +122,6 @@ def test_exception_and_stack_are_in_the_record_and_masked(configure):
     assert "stack-secret" not in second["message"]
 
 
-def test_django_security_records_reach_the_audit_file(configure):
-    log_dir = configure("text")
-    logging.getLogger("django.security.DisallowedHost").error("Invalid HTTP_HOST header: 'evil.example'.")
-    logging.getLogger("django.security.csrf").warning("Forbidden (CSRF cookie not set.): /login/")
-    audit = (log_dir / "audit.log").read_text()
-    assert "django.security.DisallowedHost Invalid HTTP_HOST header" in audit
-    assert "django.security.csrf Forbidden (CSRF cookie not set.)" in audit
-    # Still in the app's log and the per-level files, as before.
-    assert "Invalid HTTP_HOST header" in (log_dir / "django.log").read_text()
-    assert "Invalid HTTP_HOST header" in (log_dir / "errors.log").read_text()
-
-
 def test_the_rendered_module_loads_with_json(tmp_path):
     """The settings module as the role renders it, through the role's own check."""
     from test_logging_config import check, render

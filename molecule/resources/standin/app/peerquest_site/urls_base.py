@@ -8,4 +8,5 @@ urlpatterns = [
     path("standin/ping/", views.ping, name="standin-ping"),
     path("standin/log/", views.emit_log, name="standin-log"),
     path("standin/error/", views.raise_error, name="standin-error"),
+    path("standin/login/", views.login, name="standin-login"),
 ]

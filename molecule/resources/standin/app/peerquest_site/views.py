@@ -2,6 +2,9 @@
 
 import logging
 
+from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_login_failed
+from django.dispatch import receiver
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -14,6 +17,7 @@ LEVELS = {
     "CRITICAL": logging.CRITICAL,
 }
 MAX_COUNT = 100000
+audit = logging.getLogger("audit")
 
 
 @require_GET
@@ -48,3 +52,18 @@ def emit_log(request):
 def raise_error(request):
     """Fail with an unhandled exception so Django logs a real `django.request` ERROR with traceback."""
     raise RuntimeError("standin: deliberate error for log tests")
+
+
+@receiver(user_login_failed)
+def log_failed_login(sender, credentials, request=None, **kwargs):
+    """What PeerQuest records for a failed login: the audit logger (credentials come cleansed)."""
+    address = request.META.get("REMOTE_ADDR", "-") if request is not None else "-"
+    audit.warning("Failed login for user %r from %s", credentials.get("username"), address)
+
+
+@csrf_exempt
+@require_POST
+def login(request):
+    """Check username and password as a login form would: 204 when they hold, 401 (and a failed login) when not."""
+    user = authenticate(request, username=request.POST.get("username", ""), password=request.POST.get("password", ""))
+    return HttpResponse(status=204 if user is not None else 401)

@@ -2,6 +2,7 @@
 
     peerquest-monitor errors        error patterns, failure rates, error-rate baseline
     peerquest-monitor performance   slow operations by duration, degradation
+    peerquest-monitor security      security events (failed logins, DisallowedHost, CSRF, ...) over their thresholds
     peerquest-monitor health [--quick]   /health/quick/ and /health/
     peerquest-monitor integrity     the app's audit_application_participant_sync
     peerquest-monitor selfcheck     the monitors themselves, channels, disk (exit 1: problems)
@@ -32,11 +33,13 @@ from peerquest_ops.monitors.probes import run_health
 from peerquest_ops.monitors.review import run_review
 from peerquest_ops.monitors.runtime import PROGRAM
 from peerquest_ops.monitors.schema import config_problems
+from peerquest_ops.monitors.security import run_security
 from peerquest_ops.monitors.selfcheck import run_selfcheck
 
 COMMANDS = {
     "errors": lambda m, a: run_errors(m),
     "performance": lambda m, a: run_performance(m),
+    "security": lambda m, a: run_security(m),
     "health": lambda m, a: run_health(m, quick=a.quick),
     "integrity": lambda m, a: run_integrity(m),
     "selfcheck": lambda m, a: run_selfcheck(m),

@@ -12,7 +12,7 @@ INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400, "1w": 604
 # Jobs that record each run in last_run.json and that the self-check watches:
 # the names the commands pass to Monitor.mark_run (the self-check records its
 # own runs too, but does not watch itself).
-WATCHED_JOBS = ("errors", "performance", "health", "health_quick", "integrity", "digest", "review")
+WATCHED_JOBS = ("errors", "performance", "security", "health", "health_quick", "integrity", "digest", "review")
 SELFCHECK_JOB = "selfcheck"
 
 # Slack on top of two intervals before a watched job counts as overdue.

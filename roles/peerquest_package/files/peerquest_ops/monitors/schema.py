@@ -50,6 +50,22 @@ def _performance_problems(perf):
     return problems
 
 
+def _security_problems(security):
+    problems = []
+    for index, item in enumerate(security.get("events", [])):
+        where = f"security.events[{index}]"
+        problems += regex_problem(f"{where}.regex", item.get("regex"))
+        if item.get("severity") not in SEVERITIES:
+            problems.append(f"{where}.severity: must be one of {', '.join(SEVERITIES)}")
+        if not isinstance(item.get("threshold"), int) or item["threshold"] < 0:
+            problems.append(f"{where}.threshold: must be a whole number >= 0")
+        if not isinstance(item.get("window"), int) or item["window"] < 1:
+            problems.append(f"{where}.window: must be a whole number of minutes >= 1")
+    if not isinstance(security.get("log_files"), list):
+        problems.append("security.log_files: must be a list of paths")
+    return problems
+
+
 def config_problems(config):
     """Each mistake names its key; regexes must compile."""
     if not isinstance(config, dict):
@@ -59,6 +75,8 @@ def config_problems(config):
         return problems
     problems += _errors_problems(config["errors"])
     problems += _performance_problems(config["performance"])
+    if "security" in config:
+        problems += _security_problems(config["security"])
     if "database" in config:
         problems += regex_problem("database.regex", config["database"].get("regex"))
     for index, item in enumerate(config["follow"].get("patterns", [])):
