@@ -10,7 +10,7 @@
 # (cron minutes, polls, service starts) overlap another's work. Each one's output is kept in
 # .cache/logs/ and printed whole when it ends, so logs don't interleave.
 # Environment: PQ_MOLECULE_TIMEOUT (seconds per scenario, default 3600: side by side, each takes longer),
-# PQ_JOBS (default 2).
+# PQ_JOBS (default 3: the unit tests and both scenarios at once; most of a scenario is waiting on hosts).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=env.sh
@@ -22,7 +22,7 @@ if [[ ! -t 1 ]]; then
   export NO_COLOR=1 PY_COLORS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 fi
 MOLECULE_TIMEOUT="${PQ_MOLECULE_TIMEOUT:-3600}"
-JOBS="${PQ_JOBS:-2}"
+JOBS="${PQ_JOBS:-3}"
 [[ "${JOBS}" =~ ^[1-9][0-9]*$ ]] || pq_die "PQ_JOBS must be a positive integer, got '${JOBS}'"
 LOG_DIR="${PQ_ROOT}/.cache/logs"
 T_START=${EPOCHREALTIME}
@@ -152,7 +152,7 @@ run_molecule() {
   done
 }
 
-# Scenarios, then the unit tests; side by side, JOBS at a time.
+# The unit tests, then the scenarios; side by side, JOBS at a time.
 run_parallel() {
   local names s
   mapfile -t names < <(list_scenarios)
@@ -160,10 +160,10 @@ run_parallel() {
     step molecule no_scenarios || true
   fi
   mkdir -p "${LOG_DIR}"
+  bg_start unit run_unit
   for s in "${names[@]}"; do
     bg_start "molecule ${s}" run_scenario "${s}"
   done
-  bg_start unit run_unit
   bg_wait_all
 }
 
