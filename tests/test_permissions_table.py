@@ -161,7 +161,7 @@ def test_private_variables_and_loops_render_as_the_table_spells_them():
     spelled = {p for _, p in deployed_paths()}
     assert "{{ peerquest_app_ops_lib_dir }}/peerquest-alert" in spelled  # _peerquest_alerting_program
     assert "{{ peerquest_app_ops_python_dir }}/peerquest_health/views.py" in spelled  # a literal loop
-    assert "{{ peerquest_app_ops_python_dir }}/peerquest_ops/*" in spelled  # a computed loop
+    assert "{{ peerquest_app_ops_python_dir }}/.peerquest_ops.tar" in spelled  # _peerquest_package_archive
     assert "{{ peerquest_app_integrity_result_file | dirname }}" in spelled
     assert "/etc/sudoers.d/peerquest-monitoring" in spelled
 
