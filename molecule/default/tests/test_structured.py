@@ -54,7 +54,8 @@ FIELDS = {"time", "level", "logger", "module", "process", "thread", "message"}
 
 
 def deploy(extra, tags="app,logging"):
-    """ansible-playbook site.yml on the app host with -e extra: only the roles LOGGING needs (and the checks)."""
+    """ansible-playbook playbooks/phase1.yml on the app host with -e extra, as test_phase1's deploy_phase1:
+    only the roles LOGGING needs (and the checks); phase 2's monitors read either format as they run."""
     env = dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(PROJECT_DIR, "roles"), ANSIBLE_NOCOLOR="1")
     env["ANSIBLE_FORCE_COLOR"] = "0"
     if os.path.exists(os.path.join(EPHEMERAL_DIR, "ansible.cfg")):
