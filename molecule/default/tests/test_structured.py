@@ -134,6 +134,13 @@ def events_matching(lines):
 
 
 def test_disallowed_host_and_failed_logins_reach_a_channel():
+    # The stand-in logs failed logins to its audit logger: one of its files must be a security log.
+    audit_files = {log_path(name) for name in files_receiving("audit", "WARNING")}
+    security_logs = set(monitors_config()["security"]["log_files"])
+    assert audit_files & security_logs, (
+        f"peerquest_monitors_security_logs {sorted(security_logs)} holds none of the audit logger's files "
+        f"{sorted(audit_files)}: failed logins would never be read"
+    )
     bad_host = f"evil_{marker('host')}.example"  # "_" is never a valid host name, whatever ALLOWED_HOSTS says
     user = marker("login")
     with cron_paused():
