@@ -110,7 +110,8 @@ summary() {
 # pytest's exit 5 means no test was collected: nothing was checked, so the step fails.
 run_unit() {
   local rc=0
-  pytest tests/ || rc=$?
+  # The slowest tests in every log: where the time goes.
+  pytest --durations=15 tests/ || rc=$?
   if ((rc == 5)); then
     echo "pytest: no tests were collected under tests/ (exit 5); a unit step that checks nothing fails"
   fi
