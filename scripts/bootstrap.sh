@@ -18,6 +18,8 @@ APT_PACKAGES=(
   shellcheck make git ca-certificates
   # tests/test_logrotate_rules.py runs the real logrotate on rendered rules.
   logrotate
+  # tests/test_logship_config.py checks the rendered rsyslog snippets (rsyslogd -N1).
+  rsyslog
 )
 # containers.podman is taken from this bundle wheel; the hash pins the exact file.
 ANSIBLE_BUNDLE_VERSION="12.3.0"

@@ -41,6 +41,13 @@ BASE = {
         "WARNING": ["team@peerquest.example.com"],
         "INFO": ["team@peerquest.example.com"],
     },
+    # Log forwarding: every case host is also a monitoring host (see run_cases), so both ends are checked.
+    "peerquest_logship_tls_ca_cert": "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n",
+    "peerquest_logship_tls_cert": "-----BEGIN CERTIFICATE-----\napp\n-----END CERTIFICATE-----\n",
+    "peerquest_logship_tls_key": "-----BEGIN PRIVATE KEY-----\nkey-must-not-leak\n-----END PRIVATE KEY-----\n",
+    "peerquest_logstore_tls_ca_cert": "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n",
+    "peerquest_logstore_tls_cert": "-----BEGIN CERTIFICATE-----\nmon\n-----END CERTIFICATE-----\n",
+    "peerquest_logstore_tls_key": "-----BEGIN PRIVATE KEY-----\nkey-must-not-leak\n-----END PRIVATE KEY-----\n",
 }
 # Secrets put into BASE or a case contain this; no output may show it.
 LEAK = "must-not-leak"
@@ -415,6 +422,73 @@ CASES = {
         {"peerquest_alerting_retry_after_max_seconds": 0},
         "peerquest_alerting_retry_after_max_seconds must be > 0 (the longest wait a receiver's Retry-After may ask "
         "for), got 0",
+    ),
+    # ------------------------------------------------- peerquest_logship
+    "logship: port not a number": (
+        spec("peerquest_logship"),
+        {"peerquest_logship_port": "syslog"},
+        "peerquest_logship_port",
+    ),
+    "logship: key not PEM": (
+        "peerquest_logship : Check the certificates, the files and the queue",
+        {"peerquest_logship_tls_key": "secret-must-not-leak"},
+        "peerquest_logship_tls_key: must be the PEM text of a private key (from the vault)",
+    ),
+    "logship: CA missing": (
+        "peerquest_logship : Check the certificates, the files and the queue",
+        {"peerquest_logship_tls_ca_cert": ""},
+        "peerquest_logship_tls_ca_cert: must be the PEM text of a certificate",
+    ),
+    "logship: queue size in words": (
+        "peerquest_logship : Check the certificates, the files and the queue",
+        {"peerquest_logship_queue_max_disk_space": "a lot"},
+        "peerquest_logship_queue_max_disk_space: an rsyslog size such as 512m or 2g, got a lot",
+    ),
+    "logship: relative extra file": (
+        "peerquest_logship : Check the certificates, the files and the queue",
+        {"peerquest_logship_extra_files": ["app.log"]},
+        "peerquest_logship_extra_files: app.log must be an absolute path",
+    ),
+    "logship: zero resume interval": (
+        "peerquest_logship : Check the certificates, the files and the queue",
+        {"peerquest_logship_resume_interval": 0},
+        "peerquest_logship_resume_interval: at least 1 second, got 0",
+    ),
+    "logship: negative rebind interval": (
+        "peerquest_logship : Check the certificates, the files and the queue",
+        {"peerquest_logship_rebind_interval": -1},
+        "peerquest_logship_rebind_interval: 0 or more lines, got -1",
+    ),
+    "logship: tiny memory queue": (
+        "peerquest_logship : Check the certificates, the files and the queue",
+        {"peerquest_logship_queue_size": 2},
+        "peerquest_logship_queue_size: at least 10 lines, got 2",
+    ),
+    # ------------------------------------------------ peerquest_logstore
+    "logstore: retention not a number": (
+        spec("peerquest_logstore"),
+        {"peerquest_logstore_retention_days": "forever"},
+        "peerquest_logstore_retention_days",
+    ),
+    "logstore: stored logs readable by everyone": (
+        "peerquest_logstore : Check the certificates, the modes and the retention",
+        {"peerquest_logstore_file_mode": "0644"},
+        "peerquest_logstore_file_mode: the stored logs must not be readable by everyone, got 0644",
+    ),
+    "logstore: zero retention": (
+        "peerquest_logstore : Check the certificates, the modes and the retention",
+        {"peerquest_logstore_retention_days": 0},
+        "peerquest_logstore_retention_days: at least 1 day, got 0",
+    ),
+    "logstore: logs straight into /var/log": (
+        "peerquest_logstore : Check the certificates, the modes and the retention",
+        {"peerquest_logstore_dir": "/var/log"},
+        "peerquest_logstore_dir: an absolute directory of its own",
+    ),
+    "logstore: server key missing": (
+        "peerquest_logstore : Check the certificates, the modes and the retention",
+        {"peerquest_logstore_tls_key": ""},
+        "peerquest_logstore_tls_key: must be the PEM text of a private key (from the vault) to receive logs",
     ),
     # ------------------------------------------------ peerquest_logrotate
     "not a choice": (
@@ -853,7 +927,12 @@ def run_cases(workdir, recording_env, cases, playbook):
     inventory = workdir / "hosts.yml"  # JSON is YAML: the values keep their types
     inventory.write_text(
         json.dumps(
-            {"peerquest_app": {"hosts": {host: {**local, **BASE, **cases[name]} for host, name in hosts.items()}}}
+            {
+                "peerquest_app": {"hosts": {host: {**local, **BASE, **cases[name]} for host, name in hosts.items()}},
+                # Each host is the monitoring host too: peerquest_logstore's checks run, and
+                # peerquest_logship forwards (to the first of them).
+                "peerquest_monitoring": {"hosts": {host: {} for host in hosts}},
+            }
         )
     )
     failures = workdir / "failures.jsonl"
