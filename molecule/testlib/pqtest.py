@@ -128,6 +128,8 @@ def restart(role="app"):
     """
     name = host_name(role)
     subprocess.run(["podman", "restart", "-t", "5", name], check=True, capture_output=True)
+    if not os.path.exists(SSH_CONFIG):
+        return  # reached with podman exec: nothing to point anywhere
     fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
     inspect = subprocess.run(["podman", "inspect", "--format", fmt, name], check=True, capture_output=True, text=True)
     address = inspect.stdout.split()[0]
