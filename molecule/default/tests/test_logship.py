@@ -38,6 +38,8 @@ QUEUE_NAME = SHIP["peerquest_logship_queue_name"]
 TLS_DIR = SHIP["peerquest_logship_tls_dir"]
 # A logger and level whose records land in a forwarded file.
 LOGGER, LEVEL = "quests", "WARNING"
+# Marked lines logged while the receiver is down.
+QUEUED_LINES = 30
 SERVICE = "rsyslog.service"
 # Host names the hand-made test clients claim (their directories are removed after).
 SENDERS = ("pq-anon", "pq-rogue", "pq-signed")
@@ -149,8 +151,7 @@ def _queued(tag):
 
 def test_lines_wait_on_disk_while_the_receiver_is_down_and_arrive_once_in_order():
     tag = marker("queued")
-    # More lines than the queue keeps in memory: the rest must go to disk.
-    count = 3 * SHIP["peerquest_logship_queue_size"]
+    count = QUEUED_LINES
     try:
         RECEIVER.check_output(STOP)
         wait_for(lambda: not RECEIVER.service(SERVICE).is_running, timeout=15, interval=0.3, what="the receiver down")
