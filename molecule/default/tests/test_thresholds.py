@@ -189,6 +189,8 @@ def test_database_failure_detection_time():
             finally:
                 APP.check_output(f"chmod {mode} {database}")
             wait_for(app_answers, timeout=30, what="the database back")
+            if received is None:
+                break  # one outage missed already fails the 100 %; the rest would cost 2 minutes each
     report("database connection failures", delays, SAMPLES, {"traffic": "1 request/s to /health/"})
 
 
