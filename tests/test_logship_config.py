@@ -188,8 +188,8 @@ def test_the_queue_is_disk_assisted_saved_on_shutdown_and_retried_forever(tmp_pa
     assert _param(text, "action.resumeRetryCount") == ["-1"]
     # One worker: the lines leave in the order they came.
     assert _param(text, "queue.workerThreads") == ["1"]
-    # A fresh connection per line: none is written into a connection the receiver dropped.
-    assert _param(text, "RebindInterval") == ["1"]
+    # One long-lived connection (a connection per line lost lines after an outage).
+    assert _param(text, "RebindInterval") == ["0"]
 
 
 def test_the_receiver_snippet_passes_rsyslogd(tmp_path, pki):
