@@ -3,8 +3,8 @@
 The app host's rsyslog (peerquest_logship) forwards the files the LOGGING
 settings write to the receiver (peerquest_logstore, the first host of group
 peerquest_monitoring). While the receiver is down the lines wait in the
-disk-assisted queue (on disk past the memory part, peerquest_logship_queue_size)
-and arrive exactly once and in order when it is back.
+forwarding queue (memory first; disk-assisted past peerquest_logship_queue_size
+and across a shutdown) and arrive exactly once and in order when it is back.
 Every path, port, name and mode comes from the deployed variables (pqtest),
 so the same tests hold with custom_site's values.
 """
@@ -34,8 +34,6 @@ RECEIVER = host(RECEIVER_NAME)
 STORE = V(RECEIVER_NAME)
 STORE_DIR = STORE["peerquest_logstore_dir"]
 PORT = SHIP["peerquest_logship_port"]
-QUEUE_DIR = SHIP["peerquest_logship_queue_dir"]
-QUEUE_NAME = SHIP["peerquest_logship_queue_name"]
 TLS_DIR = SHIP["peerquest_logship_tls_dir"]
 # A logger and level whose records land in a forwarded file.
 LOGGER, LEVEL = "quests", "WARNING"
@@ -136,31 +134,16 @@ def test_the_receiver_refuses_plaintext_and_clients_without_a_certificate():
         RECEIVER.run(" ".join(["rm -rf"] + [shlex.quote(f"{STORE_DIR}/{name}") for name in SENDERS]))
 
 
-def _queue_files():
-    """The queue's data files on disk (<name>.00000001, ...)."""
-    result = APP.run(f"ls {shlex.quote(QUEUE_DIR)}")
-    return [name for name in result.stdout.split() if re.fullmatch(rf"{re.escape(QUEUE_NAME)}\.\d+", name)]
-
-
-def _queued(tag):
-    """Marked lines in the queue's files on disk."""
-    result = APP.run(
-        f"cat {shlex.quote(QUEUE_DIR)}/{shlex.quote(QUEUE_NAME)}.0* 2>/dev/null | grep -aoF -- {shlex.quote(tag)}"
-    )
-    return len(result.stdout.split())
-
-
-def test_lines_wait_on_disk_while_the_receiver_is_down_and_arrive_once_in_order():
+def test_lines_logged_while_the_receiver_is_down_arrive_once_in_order():
+    """Nothing is lost or repeated across the receiver's outage. The lines wait in the forwarding
+    queue: in memory up to peerquest_logship_queue_size, on disk past it and across a shutdown."""
     tag = marker("queued")
     count = QUEUED_LINES
     try:
         RECEIVER.check_output(STOP)
         wait_for(lambda: not RECEIVER.service(SERVICE).is_running, timeout=15, interval=0.3, what="the receiver down")
         log_through_django(APP, LOGGER, LEVEL, f"{tag} seq={{i}}", count=count)
-        # Queued: on disk within seconds (checked last, after what must arrive).
-        deadline = time.monotonic() + 10
-        while not (on_disk := _queued(tag) > 0 and bool(_queue_files())) and time.monotonic() < deadline:
-            time.sleep(0.3)
+        time.sleep(3)  # what the sender would deliver, it has tried to by now
         assert _stored_lines(tag, STORED) == []
     finally:
         RECEIVER.run(START)
@@ -170,9 +153,6 @@ def test_lines_wait_on_disk_while_the_receiver_is_down_and_arrive_once_in_order(
         interval=0.5,
         what=f"{count} queued lines at the receiver",
     )
-    # Drained: nothing of them is left waiting on disk.
-    wait_for(lambda: _queued(tag) == 0, timeout=30, interval=0.5, what="the queue drained")
     sequence = [int(re.search(r"seq=(\d+)", line).group(1)) for line in _stored_lines(tag, STORED)]
     # Every line exactly once, in order.
     assert sequence == list(range(count)), sequence
-    assert on_disk, f"the lines never reached the queue's files in {QUEUE_DIR}"
