@@ -416,6 +416,11 @@ def secrets(h="app"):
         value = V(h).get(name)
         if not isinstance(value, str) or len(value) < 4:
             continue
+        if "\n" in value.strip():
+            # A PEM key: grep -F takes one pattern per line (an empty one matches anything),
+            # so look for each line of key material.
+            values.update(x.strip() for x in value.splitlines() if len(x.strip()) >= 16 and not x.startswith("-----"))
+            continue
         values.add(value)
         parts = urlsplit(value)
         if parts.scheme and parts.netloc:
