@@ -219,9 +219,13 @@ def digest_for_today():
     """Run the digest job; the one digest message the INFO channel received."""
     channel = routes("INFO")[0] if routes("INFO") else pytest.skip("INFO is routed nowhere in this inventory")
     reset_sink()
+    before = line_count(APP, MONITORING_LOG)
     run("digest")
     heading = f"PeerQuest daily digest for {APP_NAME}"
-    records = wait_for(lambda: delivered(channel, heading), what="the digest")
+    try:
+        records = wait_for(lambda: delivered(channel, heading), what="the digest")
+    except AssertionError as err:
+        raise AssertionError(f"{err}; monitoring.log since: {lines_after(APP, MONITORING_LOG, before)}") from None
     assert len(records) == 1, records
     if channel == "email":
         assert records[0]["subject"] == subject("INFO")
