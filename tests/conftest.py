@@ -69,6 +69,28 @@ def fake_alert_command(directory):
     return alert, sent
 
 
+def scratch_monitor(directory, jobs):
+    """A peerquest_ops Monitor on scratch state, alerting through fake_alert_command.
+
+    jobs(log) gives the job sections of its settings for the scratch log file it is handed.
+    Returns (monitor, log path, calls): calls() lists the alert command's calls so far.
+    """
+    from peerquest_ops.monitors import base  # on sys.path from this module's top
+
+    directory = Path(directory)
+    state = directory / "state"
+    state.mkdir()
+    alert, sent = fake_alert_command(directory)
+    log = directory / "django.log"
+    log.write_text("")
+    config = {"state_dir": str(state), "alert_command": str(alert), "host": "app1", **jobs(str(log))}
+
+    def calls():
+        return [json.loads(x) for x in sent.read_text().splitlines()] if sent.exists() else []
+
+    return base.Monitor(config), log, calls
+
+
 def serve_http(handler_class):
     """Serve handler_class on a free loopback port in a daemon thread; returns (server, base URL)."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_class)

@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import fake_alert_command, send_json, serve_http
-from peerquest_ops.monitors import base, digest, errors, follow, integrity, performance, probes, scan, windows
+from conftest import scratch_monitor, send_json, serve_http
+from peerquest_ops.monitors import digest, errors, follow, integrity, performance, probes, scan, windows
 
 # ------------------------------------------------------------ sliding window
 
@@ -171,46 +171,35 @@ PATTERNS = [
 
 @pytest.fixture
 def monitor(tmp_path):
-    state = tmp_path / "state"
-    state.mkdir()
-    alert, sent = fake_alert_command(tmp_path)
-    log = tmp_path / "django.log"
-    log.write_text("")
-    config = {
-        "state_dir": str(state),
-        "alert_command": str(alert),
-        "host": "app1",
-        "errors": {
-            "log_file": str(log),
-            "window_seconds": 3600,
-            "patterns": PATTERNS,
-            "rates": [
-                {
-                    "name": "approval",
-                    "label": "Application approval",
-                    "failure": "Application approval failed",
-                    "success": "Application approved",
-                    "max_percent": 5,
-                    "min_events": 20,
+    return scratch_monitor(
+        tmp_path,
+        lambda log: {
+            "errors": {
+                "log_file": log,
+                "window_seconds": 3600,
+                "patterns": PATTERNS,
+                "rates": [
+                    {
+                        "name": "approval",
+                        "label": "Application approval",
+                        "failure": "Application approval failed",
+                        "success": "Application approved",
+                        "max_percent": 5,
+                        "min_events": 20,
+                        "severity": "WARNING",
+                    }
+                ],
+                "error_rate": {
+                    "regex": "^(ERROR|CRITICAL) ",
+                    "increase_percent": 50,
+                    "min_samples": 3,
+                    "min_events": 5,
                     "severity": "WARNING",
-                }
-            ],
-            "error_rate": {
-                "regex": "^(ERROR|CRITICAL) ",
-                "increase_percent": 50,
-                "min_samples": 3,
-                "min_events": 5,
-                "severity": "WARNING",
+                },
             },
+            "follow": {"enabled": False, "patterns": []},
         },
-        "follow": {"enabled": False, "patterns": []},
-    }
-    m = base.Monitor(config)
-
-    def calls():
-        return [json.loads(x) for x in sent.read_text().splitlines()] if sent.exists() else []
-
-    return m, log, calls
+    )
 
 
 def stamp(seconds_ago=0):

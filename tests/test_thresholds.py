@@ -24,8 +24,8 @@ from pathlib import Path
 import jinja2
 import pytest
 import yaml
-from conftest import ROLES, fake_alert_command, load_module
-from peerquest_ops.monitors import base, dbwatch, durations, errors, follow, performance, windows
+from conftest import ROLES, load_module, scratch_monitor
+from peerquest_ops.monitors import dbwatch, durations, errors, follow, performance, windows
 
 MONITORS_DEFAULTS = yaml.safe_load((ROLES / "peerquest_monitors" / "defaults" / "main.yml").read_text())
 LOGGING_DEFAULTS = yaml.safe_load((ROLES / "peerquest_logging" / "defaults" / "main.yml").read_text())
@@ -52,39 +52,29 @@ def write_lines(log, *entries):
 
 @pytest.fixture
 def monitor(tmp_path):
-    state = tmp_path / "state"
-    state.mkdir()
-    alert, sent = fake_alert_command(tmp_path)
-    log = tmp_path / "django.log"
-    log.write_text("")
-    config = {
-        "state_dir": str(state),
-        "alert_command": str(alert),
-        "host": "app1",
-        "performance": {
-            "log_file": str(log),
-            "window_seconds": 3600,
-            "duration_regex": DURATION_REGEX,
-            "slow_seconds": SLOW_SECONDS,
-            "slow_threshold": SLOW_THRESHOLD,
-            "slow_severity": "WARNING",
-            "degradation_percent": MONITORS_DEFAULTS["peerquest_monitors_degradation_percent"],
-            "degradation_severity": "WARNING",
-            "min_samples": 3,
+    return scratch_monitor(
+        tmp_path,
+        lambda log: {
+            "performance": {
+                "log_file": log,
+                "window_seconds": 3600,
+                "duration_regex": DURATION_REGEX,
+                "slow_seconds": SLOW_SECONDS,
+                "slow_threshold": SLOW_THRESHOLD,
+                "slow_severity": "WARNING",
+                "degradation_percent": MONITORS_DEFAULTS["peerquest_monitors_degradation_percent"],
+                "degradation_severity": "WARNING",
+                "min_samples": 3,
+            },
+            "database": {
+                "log_file": log,
+                "regex": DB_REGEX,
+                "threshold": DB_THRESHOLD,
+                "window_seconds": DB_WINDOW,
+                "severity": "CRITICAL",
+            },
         },
-        "database": {
-            "log_file": str(log),
-            "regex": DB_REGEX,
-            "threshold": DB_THRESHOLD,
-            "window_seconds": DB_WINDOW,
-            "severity": "CRITICAL",
-        },
-    }
-
-    def calls():
-        return [json.loads(x) for x in sent.read_text().splitlines()] if sent.exists() else []
-
-    return base.Monitor(config), log, calls
+    )
 
 
 def keyed(calls, key):
