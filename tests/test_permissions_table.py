@@ -19,7 +19,7 @@ from conftest import ROLES, ROOT
 TABLE = ROOT / "docs" / "permissions.md"
 WRITING_MODULES = ("copy", "template", "file", "lineinfile", "blockinfile", "assemble", "get_url", "unarchive")
 KINDS = {"file", "dir", "files", "dirs"}
-WHEN = {"always", "integrity host", "after a run"}
+WHEN = {"always", "integrity host", "after a run", "logforward.yml"}
 
 
 def _cell(text):

@@ -57,7 +57,8 @@ def resolve(row):
     return out
 
 
-ROWS = [resolve(row) for row in table_rows()]
+# Rows of playbooks/logforward.yml stay out: site.yml, which the scenarios run, does not deploy them.
+ROWS = [resolve(row) for row in table_rows() if row["when"] != "logforward.yml"]
 
 # Runs on the host as root: each row's matches with their stat, and for guarded ones each
 # directory above, with whether an account may write there (owner, group and other bits).

@@ -58,7 +58,9 @@ def run_digest(monitor, now=None):
     items, pending = _take_queue(monitor)
     lines = _summary(monitor, now)
     lines += [f"- {time.strftime('%H:%M', time.localtime(i['time']))} {i['message']}" for i in items]
-    done = monitor.send("INFO", f"{monitor.host}:digest:{int(now)}", "\n".join(lines), timeout=300)
+    # Each run's digest is its own message: a key per run (not per second) keeps dedup from
+    # swallowing a second digest sent within the same second.
+    done = monitor.send("INFO", f"{monitor.host}:digest:{time.time_ns()}", "\n".join(lines), timeout=300)
     log(f"digest: {len(items)} item(s), exit={done.returncode} {(done.stdout + done.stderr).strip()}")
     if done.returncode in (0, EX_TEMPFAIL):  # queued in the spool, which retries it
         with contextlib.suppress(FileNotFoundError):
