@@ -21,15 +21,20 @@ def regex_problem(where, regex):
     return []
 
 
+def _counted_pattern_problems(where, item):
+    """A {regex, severity, threshold} item: what errors.patterns and security.events share."""
+    problems = regex_problem(f"{where}.regex", item.get("regex"))
+    if item.get("severity") not in SEVERITIES:
+        problems.append(f"{where}.severity: must be one of {', '.join(SEVERITIES)}")
+    if not isinstance(item.get("threshold"), int) or item["threshold"] < 0:
+        problems.append(f"{where}.threshold: must be a whole number >= 0")
+    return problems
+
+
 def _errors_problems(errors):
     problems = []
     for index, item in enumerate(errors.get("patterns", [])):
-        where = f"errors.patterns[{index}]"
-        problems += regex_problem(f"{where}.regex", item.get("regex"))
-        if item.get("severity") not in SEVERITIES:
-            problems.append(f"{where}.severity: must be one of {', '.join(SEVERITIES)}")
-        if not isinstance(item.get("threshold"), int) or item["threshold"] < 0:
-            problems.append(f"{where}.threshold: must be a whole number >= 0")
+        problems += _counted_pattern_problems(f"errors.patterns[{index}]", item)
     for index, item in enumerate(errors.get("rates", [])):
         where = f"errors.rates[{index}]"
         problems += regex_problem(f"{where}.failure", item.get("failure"))
@@ -54,11 +59,7 @@ def _security_problems(security):
     problems = []
     for index, item in enumerate(security.get("events", [])):
         where = f"security.events[{index}]"
-        problems += regex_problem(f"{where}.regex", item.get("regex"))
-        if item.get("severity") not in SEVERITIES:
-            problems.append(f"{where}.severity: must be one of {', '.join(SEVERITIES)}")
-        if not isinstance(item.get("threshold"), int) or item["threshold"] < 0:
-            problems.append(f"{where}.threshold: must be a whole number >= 0")
+        problems += _counted_pattern_problems(where, item)
         if not isinstance(item.get("window"), int) or item["window"] < 1:
             problems.append(f"{where}.window: must be a whole number of minutes >= 1")
     if not isinstance(security.get("log_files"), list):
