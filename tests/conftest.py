@@ -91,6 +91,21 @@ def scratch_monitor(directory, jobs):
     return base.Monitor(config), log, calls
 
 
+def enable_follower(monitor, directory):
+    """Turn on a scratch_monitor's CRITICAL follower on its own empty critical.log; returns that path."""
+    critical = Path(directory) / "critical.log"
+    critical.write_text("")
+    monitor.config["follow"] = {
+        "enabled": True,
+        "log_file": str(critical),
+        "poll_seconds": 0,
+        "takeover_seconds": 120,
+        "severity": "CRITICAL",
+        "patterns": [{"name": "critical", "regex": "^CRITICAL "}],
+    }
+    return critical
+
+
 def serve_http(handler_class):
     """Serve handler_class on a free loopback port in a daemon thread; returns (server, base URL)."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_class)

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import scratch_monitor, send_json, serve_http
+from conftest import enable_follower, scratch_monitor, send_json, serve_http
 from peerquest_ops.monitors import digest, errors, follow, integrity, performance, probes, scan, windows
 
 # ------------------------------------------------------------ sliding window
@@ -245,16 +245,7 @@ def test_critical_records_are_left_to_the_follower(monitor):
 @pytest.fixture
 def follower(monitor, tmp_path):
     m, log, calls = monitor
-    critical = tmp_path / "critical.log"
-    critical.write_text("")
-    m.config["follow"] = {
-        "enabled": True,
-        "log_file": str(critical),
-        "poll_seconds": 0,
-        "takeover_seconds": 120,
-        "severity": "CRITICAL",
-        "patterns": [{"name": "critical", "regex": "^CRITICAL "}],
-    }
+    critical = enable_follower(m, tmp_path)
     return m, critical, calls
 
 

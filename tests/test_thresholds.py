@@ -24,7 +24,7 @@ from pathlib import Path
 import jinja2
 import pytest
 import yaml
-from conftest import ROLES, load_module, scratch_monitor
+from conftest import ROLES, enable_follower, load_module, scratch_monitor
 from peerquest_ops.monitors import dbwatch, durations, errors, follow, performance, windows
 
 MONITORS_DEFAULTS = yaml.safe_load((ROLES / "peerquest_monitors" / "defaults" / "main.yml").read_text())
@@ -262,16 +262,7 @@ def test_failures_spread_wider_than_the_window_do_not_page_and_an_episode_pages_
 
 def test_the_follower_pages_on_database_failures_and_a_scan_stands_in_when_it_is_silent(monitor, tmp_path):
     m, log, calls = monitor
-    critical = tmp_path / "critical.log"
-    critical.write_text("")
-    m.config["follow"] = {
-        "enabled": True,
-        "log_file": str(critical),
-        "poll_seconds": 0,
-        "takeover_seconds": 120,
-        "severity": "CRITICAL",
-        "patterns": [{"name": "critical", "regex": "^CRITICAL "}],
-    }
+    enable_follower(m, tmp_path)
     m.config["errors"] = {
         "log_file": str(log),
         "window_seconds": 3600,
