@@ -2,9 +2,11 @@
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from conftest import PACKAGE_DIR
@@ -96,3 +98,29 @@ def test_locked_excludes_a_second_holder(tmp_path):
         assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 3
     with locked(str(lock), blocking=False):
         pass
+
+
+def test_locked_works_on_a_lock_file_this_account_cannot_write():
+    # flock(1) run by root leaves the lock file 0644 and root's; the owning account must still lock it.
+    # Root writes anything, so the locker runs as nobody when these tests run as root.
+    work = tempfile.mkdtemp(prefix="pq-lock-")
+    try:
+        os.chmod(work, 0o755)
+        lock = os.path.join(work, "x.lock")
+        with open(lock, "w"):
+            pass
+        os.chmod(lock, 0o444)
+        code = (
+            f"import sys; sys.path.insert(0, {str(PACKAGE_DIR)!r}); from peerquest_ops.core.locking import locked\n"
+            f"with locked({lock!r}):\n"
+            f"    try:\n        with locked({lock!r}, blocking=False): sys.exit(4)\n"
+            "    except BlockingIOError: sys.exit(3)"
+        )
+        user = {"user": 65534} if os.geteuid() == 0 else {}
+        # The host's interpreter, as on a host: nobody cannot reach this virtualenv.
+        result = subprocess.run(
+            ["/usr/bin/python3", "-I", "-c", code], check=False, capture_output=True, text=True, **user
+        )
+        assert result.returncode == 3, result.stderr
+    finally:
+        shutil.rmtree(work)

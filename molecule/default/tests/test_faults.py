@@ -64,7 +64,7 @@ def hook_channel(severity="CRITICAL"):
 def drain():
     """Deliver what an earlier test left queued, so the sink's failure switches meet only this test's alerts."""
     # A flush already running (cron's, just before the pause) holds the spool's lock: wait for it.
-    APP.run(f"flock -w 60 {shlex.quote(spool_dir() + '/.lock')} true")
+    APP.run(f"sudo -u {shlex.quote(alert_user())} flock -w 60 {shlex.quote(spool_dir() + '/.lock')} true")
     make_spool_due()
     APP.run(f"{alert_cmd()} --flush-spool")
 

@@ -11,7 +11,9 @@
 
 The lock is fcntl.flock on the file (created 0660 minus the umask, with its
 parent directory if missing); the kernel releases it when the process dies,
-so a crashed holder never leaves a stale lock.
+so a crashed holder never leaves a stale lock. flock needs only a readable
+descriptor, so a lock file another account created (root running flock(1)
+by hand leaves one 0644) still serves.
 """
 
 import contextlib
@@ -25,7 +27,7 @@ def locked(path, blocking=True):
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o660)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o660)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         yield
