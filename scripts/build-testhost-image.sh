@@ -17,6 +17,12 @@ MASK_UNITS=(
   e2scrub_all.timer e2scrub_reap.service fstrim.timer
   systemd-remount-fs.service getty.target console-getty.service
 )
+# Installed for phase 3 but started only where a role configures them: Debian enables them on install,
+# and an app host must not run Prometheus (nor the monitoring host an exporter it was not given).
+DISABLE_UNITS=(
+  prometheus.service prometheus-alertmanager.service prometheus-node-exporter.service
+  prometheus-blackbox-exporter.service mtail.service
+)
 
 force=0
 [[ "${1:-}" == "--force" ]] && force=1
@@ -49,6 +55,7 @@ t0=${EPOCHREALTIME}
 customize='set -e
   root="$1"
   for u in '"${MASK_UNITS[*]}"'; do ln -sf /dev/null "$root/etc/systemd/system/$u"; done
+  for u in '"${DISABLE_UNITS[*]}"'; do chroot "$root" systemctl disable "$u"; done
   : > "$root/etc/machine-id"
   rm -f "$root/var/lib/dbus/machine-id"
   chroot "$root" python3 --version
