@@ -136,6 +136,12 @@ CASES = {
         {"peerquest_app_http_host": "questhub.internal/health"},
         "peerquest_app_http_host must be a host name (optionally :port) or empty, got 'questhub.internal/health'",
     ),
+    "app: public URL with a path": (
+        "peerquest_app : Check the app's public URL",
+        {"peerquest_app_public_url": "http://app1.example.com:8000/health/"},
+        "peerquest_app_public_url must be a base URL the monitoring hosts reach the app at, like "
+        "http://app1.example.com:8000 (no path, no trailing slash), got 'http://app1.example.com:8000/health/'",
+    ),
     # -------------------------------------------------- peerquest_package
     "package: not a choice": (
         spec("peerquest_package"),
