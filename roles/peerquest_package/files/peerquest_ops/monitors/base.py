@@ -24,6 +24,8 @@ class Monitor:
         # When these settings were written (the deploy): a job that has never
         # run is overdue only once its allowed silence has passed since then.
         self.deployed_at = deployed_at
+        # Families a job adds for its textfile metrics (peerquest_ops.metrics.figures).
+        self.figures = []
 
     def state_path(self, name):
         return os.path.join(self.state_dir, f"{name}.json")

@@ -23,6 +23,7 @@ import os
 import sys
 
 from peerquest_ops.core import config as settings
+from peerquest_ops.metrics.runs import job_run
 from peerquest_ops.monitors.base import Monitor
 from peerquest_ops.monitors.digest import run_digest
 from peerquest_ops.monitors.errors import run_errors
@@ -74,6 +75,13 @@ def main(argv=None):
     if args.command == "check-config":
         print(f"{PROGRAM}: {args.config} is valid")
         return 0
-    result = COMMANDS[args.command](Monitor(config, deployed_at=os.stat(args.config).st_mtime), args)
-    # The self-check's verdict is its exit status too: 1 when it found a problem.
-    return 1 if args.command == "selfcheck" and result else 0
+    monitor = Monitor(config, deployed_at=os.stat(args.config).st_mtime)
+    if args.command == "follow":  # not a scheduled job: its heartbeat is its figure
+        COMMANDS[args.command](monitor, args)
+        return 0
+    # The job's run and figures go to the textfile collector when it ends (peerquest_ops.metrics).
+    with job_run(monitor, "health_quick" if args.command == "health" and args.quick else args.command) as run:
+        result = COMMANDS[args.command](monitor, args)
+        # The self-check's verdict is its exit status too: 1 when it found a problem.
+        run.exit_code = 1 if args.command == "selfcheck" and result else 0
+    return run.exit_code

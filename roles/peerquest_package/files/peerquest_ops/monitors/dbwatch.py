@@ -21,6 +21,7 @@ import re
 import time
 
 from peerquest_ops.core.locking import locked
+from peerquest_ops.metrics import live
 from peerquest_ops.monitors.logline import parse
 from peerquest_ops.monitors.runtime import load_json, log, save_json
 from peerquest_ops.monitors.scan import read_new_lines
@@ -108,4 +109,5 @@ def db_pass(monitor, now=None):
         outcome = _judge(monitor, cfg, state, now or time.time(), last)
         if json.dumps(state, sort_keys=True) != before:
             save_json(path, state)
+        live.database_errors(monitor, len(state["failures"]))
     return outcome

@@ -5,6 +5,7 @@ import math
 import re
 import time
 
+from peerquest_ops.metrics import figures
 from peerquest_ops.monitors.dbwatch import db_pass
 from peerquest_ops.monitors.follow import follower_alive, stand_in_for_follower
 from peerquest_ops.monitors.runtime import log
@@ -76,6 +77,7 @@ def run_errors(monitor, now=None):
     state = monitor.read_state("errors", empty_state())
     total = scan(state, cfg["log_file"], rules, now, max(window, 86400))
     counts = {name: window_count(state["buckets"][name], now, window) for name in rules}
+    monitor.figures += figures.patterns(cfg["patterns"], counts)
     fired = []
     _patterns(monitor, cfg, counts, minutes, fired)
     _rates(monitor, cfg, counts, minutes, fired)

@@ -16,6 +16,7 @@ import signal
 import time
 
 from peerquest_ops.core.locking import locked
+from peerquest_ops.metrics import live
 from peerquest_ops.monitors.dbwatch import db_pass
 from peerquest_ops.monitors.logline import parse
 from peerquest_ops.monitors.runtime import load_json, log, save_json
@@ -148,6 +149,7 @@ def run_follow(monitor, iterations=None, stop_on_sigterm=False):
         db_pass(monitor)
         with open(beat, "a", encoding="utf-8"):
             os.utime(beat)
+        live.heartbeat(monitor)
         deadline = time.monotonic() + cfg["poll_seconds"]
         while not stop_requested() and time.monotonic() < deadline:
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))

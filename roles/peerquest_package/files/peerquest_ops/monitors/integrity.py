@@ -11,6 +11,7 @@ import subprocess
 import time
 from datetime import datetime
 
+from peerquest_ops.metrics import figures
 from peerquest_ops.monitors.runtime import log, save_json
 
 TOTAL = re.compile(r"TOTAL ISSUES:\s*(\d+)")
@@ -43,6 +44,7 @@ def run_integrity(monitor):
     result.update(fields)
     result["duration_seconds"] = round(time.time() - started, 2)
     save_json(cfg["result_file"], result, mode=RESULT_MODE)
+    monitor.figures += figures.integrity(result, started)
     excerpt = "\n".join(output.splitlines()[-cfg.get("excerpt_lines", 30) :])
     if result["status"] == "issues":
         monitor.alert(

@@ -10,6 +10,7 @@ are the follower's (dbwatch.py), in seconds rather than at this job's pace.
 
 import time
 
+from peerquest_ops.metrics import figures
 from peerquest_ops.monitors.durations import Durations
 from peerquest_ops.monitors.runtime import log
 from peerquest_ops.monitors.scan import empty_state, line_time, scan
@@ -111,6 +112,7 @@ def run_performance(monitor, now=None):
     fired = []
     per_op = slow_in_window(slow, now, window)
     slow_count = _slow(monitor, cfg, per_op, window // 60, fired)
+    monitor.figures += figures.slow_operations(slow_count)
     mean = _degradation(monitor, cfg, state, durations, now, fired)
     monitor.write_state("performance", state)
     monitor.mark_run("performance")

@@ -67,6 +67,14 @@ def _security_problems(security):
     return problems
 
 
+def _metrics_problems(metrics):
+    """The textfile collector's directory: empty (off) or an absolute path."""
+    directory = metrics.get("textfile_dir") if isinstance(metrics, dict) else None
+    if not isinstance(directory, str) or (directory and not directory.startswith("/")):
+        return ["metrics.textfile_dir: must be an absolute path, or empty to turn the metrics off"]
+    return []
+
+
 def config_problems(config):
     """Each mistake names its key; regexes must compile."""
     if not isinstance(config, dict):
@@ -80,6 +88,8 @@ def config_problems(config):
         problems += _security_problems(config["security"])
     if "database" in config:
         problems += regex_problem("database.regex", config["database"].get("regex"))
+    if "metrics" in config:
+        problems += _metrics_problems(config["metrics"])
     for index, item in enumerate(config["follow"].get("patterns", [])):
         problems += regex_problem(f"follow.patterns[{index}].regex", item.get("regex"))
     return problems
