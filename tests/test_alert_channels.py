@@ -16,7 +16,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from aiosmtpd.controller import Controller
 from peerquest_ops.alerting import channels
-from test_alert_command import COMMAND, LOG_DIR, PASSWORD, USER, Capture, authenticator, free_port
+from test_alert_command import (
+    COMMAND,
+    LOG_DIR,
+    NO_ALERTMANAGER,
+    PASSWORD,
+    USER,
+    Capture,
+    authenticator,
+    free_port,
+)
 
 # The secret parts of each URL: none of them may ever be printed or logged.
 SLACK_PATH = "/services/T0001/B0001/slack-secret-4f1c"
@@ -146,6 +155,7 @@ def make_config(tmp_path, hooks, smtp_port=None, **overrides):
         "selftest_channels": ["slack", "discord", "webhook"],
         # The receivers speak http:// and the relay takes AUTH without TLS, on loopback only.
         "allow_insecure_transport": True,
+        "alertmanager": NO_ALERTMANAGER,
     }
     if smtp_port is not None:
         config["routes"]["CRITICAL"].insert(0, "email")

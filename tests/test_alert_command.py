@@ -21,6 +21,7 @@ COMMAND = package_command("peerquest_ops.alerting.cli")
 USER, PASSWORD = "alerts@peerquest.test", "smtp-pass-0123"
 # Not any role's default: the email must name the configured directory, not a built-in one.
 LOG_DIR = "/srv/site-logs/peerquest"
+NO_ALERTMANAGER = {"enabled": True, "urls": [], "resolve_seconds": 1800, "instance": "", "runbook_base_url": ""}
 
 
 class Capture:
@@ -106,6 +107,8 @@ def full_config(smtp_port, **smtp_overrides):
         "slack": {"enabled": False, "webhook_url": ""},
         "discord": {"enabled": False, "webhook_url": ""},
         "webhook": {"enabled": False, "url": "", "token": ""},
+        # As the role renders it by default: on, but no Alertmanager named, so the channels get the alerts.
+        "alertmanager": NO_ALERTMANAGER,
     }
 
 
@@ -373,6 +376,8 @@ def render(template, **variables):
 
 # A site that sets what the role's defaults leave empty.
 SITE = {
+    # What a play always defines (the instance label of alerts sent through Alertmanager).
+    "inventory_hostname": "app1.peerquest.test",
     "peerquest_alerting_smtp_host": "smtp.peerquest.test",
     "peerquest_alerting_smtp_user": USER,
     "peerquest_alerting_smtp_password": PASSWORD,

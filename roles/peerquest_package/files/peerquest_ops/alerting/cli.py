@@ -1,6 +1,6 @@
 """Send a PeerQuest alert to the channels configured for its severity.
 
-    peerquest-alert --config FILE --severity CRITICAL --message "text" [--key KEY] [--no-spool]
+    peerquest-alert --config FILE --severity CRITICAL --message "text" [--key KEY] [--alertname NAME] [--no-spool]
     echo "text" | peerquest-alert --config FILE --severity WARNING
     peerquest-alert --config FILE --check-config
     peerquest-alert --config FILE --flush-spool
@@ -14,6 +14,17 @@ Channels: email, slack, discord, webhook (a generic JSON POST for SMS or pager
 gateways); the configuration's routes say which get each severity. The same
 key is sent at most once per dedup window; a failed delivery is queued in the
 spool directory and retried by --flush-spool.
+
+Through Alertmanager: when the configuration names Alertmanagers
+(alertmanager.enabled and alertmanager.urls), an alert is posted to every one
+of them (POST /api/v2/alerts) and to no channel; Alertmanager routes, groups
+and deduplicates it, so the local dedup window does not apply. Delivered when
+one of them accepted it; otherwise it is queued like a failed channel (exit
+75) and --flush-spool posts it again; --flush-spool also posts the alerts
+still firing again, so a restarted Alertmanager has them. --test-channels
+posts a test alert (PeerQuestChannelTest, INFO) to every Alertmanager when
+selftest_channels lists a channel, and exits 1 when one did not accept it.
+--check-config and the exit statuses are the same on both paths.
 
 A channel that refuses our credentials (SMTP login refused, webhook 401/403)
 is held: its deliveries wait in the spool, untried, until its settings change
@@ -32,14 +43,25 @@ the network in clear) unless the configuration sets allow_insecure_transport.
 
 import argparse
 import os
+import re
 import sys
 
 from peerquest_ops.alerting import output, routing, spool
+from peerquest_ops.alerting.channels import alertmanager
 from peerquest_ops.alerting.output import PROGRAM, say, warn
 from peerquest_ops.alerting.schema import load_config
 from peerquest_ops.core.config import ConfigError
 from peerquest_ops.core.constants import SEVERITIES
 from peerquest_ops.core.eventlog import EventLog
+
+# An alertname as Prometheus' rules spell them.
+ALERTNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _alertname(text):
+    if not ALERTNAME.match(text):
+        raise argparse.ArgumentTypeError(f"must be letters, digits and _, not starting with a digit: {text!r}")
+    return text
 
 
 def parse_args(argv):
@@ -49,6 +71,11 @@ def parse_args(argv):
     parser.add_argument("--severity", type=str.upper, choices=SEVERITIES)
     parser.add_argument("--message", help="alert text; read from standard input when omitted")
     parser.add_argument("--key", help="deduplication key (default: severity and the message's first line)")
+    parser.add_argument(
+        "--alertname",
+        type=_alertname,
+        help=f"the check's name, the alert's alertname through Alertmanager (default {alertmanager.ALERTNAME})",
+    )
     parser.add_argument("--no-spool", action="store_true", help="exit 1 on a failed channel instead of queueing")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check-config", action="store_true", help="only check the configuration file")
@@ -65,7 +92,25 @@ def _send(args, config, log):
     if not message:
         say("empty message", error=True)
         return 2
-    return routing.send_alert(config, log, args.severity, message, key=args.key, use_spool=not args.no_spool)
+    return routing.send_alert(
+        config, log, args.severity, message, key=args.key, use_spool=not args.no_spool, alertname=args.alertname
+    )
+
+
+def _flush(config, log):
+    def alert(severity, text):
+        return routing.send_alert(config, log, severity, text)
+
+    def reroute(entry):
+        return routing.send_alert(config, log, entry["severity"], entry["message"], key=entry["key"])
+
+    # An entry set aside is reported through the channels (or Alertmanager) themselves.
+    status = spool.flush(config, log, alert=alert, reroute=reroute)
+    if alertmanager.active(config):
+        reposted = alertmanager.refresh(config, log)
+        if reposted:
+            say(f"{reposted} firing alert(s) posted to Alertmanager again")
+    return status
 
 
 def main(argv=None):
@@ -85,8 +130,7 @@ def main(argv=None):
     output.record_warnings(log)
     try:
         if args.flush_spool:
-            # An entry set aside is reported through the channels themselves.
-            return spool.flush(config, log, alert=lambda sev, text: routing.send_alert(config, log, sev, text))
+            return _flush(config, log)
         if args.test_channels:
             return routing.selftest(config, log)
         return _send(args, config, log)

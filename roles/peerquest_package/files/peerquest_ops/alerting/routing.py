@@ -4,6 +4,10 @@
     send_alert(config, log, severity, message, key)  exit status of one alert (a held channel: queued, no try)
     selftest(config, log)                            exit status of the channel test
 
+When the configuration names Alertmanagers (channels.alertmanager.active),
+an alert goes to them instead of the channels, and the channel test posts a
+test alert to them (see send_via_alertmanager, selftest).
+
 Exit statuses: 0 delivered (or suppressed duplicate, or routed nowhere on
 purpose), 1 a channel failed and nothing was queued, EX_TEMPFAIL (75) a
 channel failed and its delivery is queued for retry.
@@ -13,7 +17,7 @@ import socket
 import time
 
 from peerquest_ops.alerting import dedup, spool
-from peerquest_ops.alerting.channels import DeliveryError, deliver
+from peerquest_ops.alerting.channels import DeliveryError, alertmanager, deliver
 from peerquest_ops.alerting.output import say
 from peerquest_ops.core.constants import EX_TEMPFAIL
 
@@ -76,9 +80,34 @@ def _queue_held(delivery, hold, config, log, now):
     return EX_TEMPFAIL
 
 
-def send_alert(config, log, severity, message, key=None, use_spool=True):
-    """Send one alert to every channel routed for its severity, once per dedup window."""
+def send_via_alertmanager(config, log, severity, message, key, alertname=None, use_spool=True):
+    """Post one alert to the Alertmanagers; queued when none accepts it.
+
+    No local dedup on this path: Alertmanager groups and deduplicates (the same
+    labels are one alert, and its notification log, shared by its cluster, sends
+    one message per incident), so every alert is posted and extends its endsAt.
+    routes do not apply either: Alertmanager routes by the severity label.
+    """
+    now = time.time()
+    delivery = {"channel": alertmanager.CHANNEL, "severity": severity, "key": key, "message": message}
+    delivery.update(created=now, suppressed=0, alertname=alertname or alertmanager.ALERTNAME)
+    delivery["instance"] = alertmanager.instance(config)
+    try:
+        done = deliver(delivery, config)
+    except DeliveryError as error:
+        return _failed(delivery, error, config, log, bool(config["spool_dir"]) and use_spool, now)
+    log.event("INFO", "sent", severity=severity, key=key, channel=alertmanager.CHANNEL, to=done)
+    say(f"{severity} alert sent: {done}")
+    return 0
+
+
+def send_alert(config, log, severity, message, key=None, use_spool=True, alertname=None):
+    """Send one alert to every channel routed for its severity, once per dedup window.
+
+    alertname names the check on the Alertmanager path (ignored by the channels)."""
     key = key or f"{severity} {message.splitlines()[0]}"
+    if alertmanager.active(config):
+        return send_via_alertmanager(config, log, severity, message, key, alertname, use_spool)
     deliveries = route(config, severity)
     if not deliveries:
         # A site may route a severity nowhere on purpose; say so rather than pretend it went out.
@@ -118,13 +147,34 @@ def send_alert(config, log, severity, message, key=None, use_spool=True):
     return status
 
 
+def selftest_via_alertmanager(config, log, host):
+    """A test alert to every Alertmanager (which routes it as INFO to its receivers); 1 if one did not accept it."""
+    accepted, failed = alertmanager.post([alertmanager.test_alert(config, host)], config)
+    where = {"severity": "INFO", "key": "selftest", "channel": alertmanager.CHANNEL}
+    for done in accepted:
+        say(f"channel test sent: alertmanager {done}")
+        log.event("INFO", "test-sent", **where, to=done)
+    for done, reason in failed:
+        say(f"channel test failed: alertmanager {done}: {reason}", error=True)
+        log.event("ERROR", "test-failed", **where, to=done, error=reason)
+    if failed:
+        say(f"channel test failed for: alertmanager {', '.join(done for done, _ in failed)}", error=True)
+        return 1
+    return 0
+
+
 def selftest(config, log):
-    """A test message to each of selftest_channels: never deduplicated, never spooled; 1 if one failed."""
+    """A test message to each of selftest_channels: never deduplicated, never spooled; 1 if one failed.
+
+    Through Alertmanager: one test alert to every Alertmanager instead, when selftest_channels lists any
+    channel (Alertmanager's receivers, not this host, talk to the channels)."""
     channels = config["selftest_channels"]
     if not channels:
         say("no channel listed in selftest_channels")
         return 0
     host = socket.gethostname()
+    if alertmanager.active(config):
+        return selftest_via_alertmanager(config, log, host)
     base = {"severity": "INFO", "key": "selftest", "message": f"PeerQuest alert channel test from {host}"}
     base.update(created=time.time(), suppressed=0)
     recipients = config["email"]["recipients"].values()

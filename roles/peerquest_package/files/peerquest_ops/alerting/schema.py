@@ -68,6 +68,14 @@ SCHEMA = {
     "slack": {"enabled": "bool", "webhook_url": "str"},
     "discord": {"enabled": "bool", "webhook_url": "str"},
     "webhook": {"enabled": "bool", "url": "str", "token": "str"},
+    # Delivery through Alertmanager (channels.alertmanager): used when enabled and urls is not empty.
+    "alertmanager": {
+        "enabled": "bool",
+        "urls": "list",
+        "resolve_seconds": "positive",
+        "instance": "str",
+        "runbook_base_url": "str",
+    },
 }
 
 
@@ -152,6 +160,28 @@ def insecure_transport(config, channel):
     return None
 
 
+def alertmanager_problems(config):
+    """The Alertmanager URLs: each an http(s) base URL; http:// only when allow_insecure_transport."""
+    section = config["alertmanager"]
+    problems = []
+    for index, url in enumerate(section["urls"]):
+        key = f"alertmanager.urls[{index}]"
+        if not isinstance(url, str):
+            problems.append(f"{key}: must be an https:// or http:// URL")
+            continue
+        problems.append(url_problem(key, url) or alertmanager_insecure(config, url, key))
+    if section["runbook_base_url"]:
+        problems.append(url_problem("alertmanager.runbook_base_url", section["runbook_base_url"]))
+    return problems
+
+
+def alertmanager_insecure(config, url, key="alertmanager.urls"):
+    """Why posting to this Alertmanager would cross the network in clear; None when allowed."""
+    if config["allow_insecure_transport"] or urllib.parse.urlsplit(url).scheme != "http":
+        return None
+    return f"{key}: an http:// URL would send alerts in clear; use https:// or set allow_insecure_transport: true"
+
+
 def configured(config, channel):
     if channel == "email":
         return config["email"]["enabled"]
@@ -224,6 +254,7 @@ def config_problems(config):
             problems.append(
                 url_problem(f"{channel}.{url_key}", config[channel][url_key]) or insecure_transport(config, channel)
             )
+    problems += alertmanager_problems(config)
     problems += route_problems(config)
     problems += channel_list_problems(config, "selftest_channels", config["selftest_channels"])
     return [problem for problem in problems if problem]
@@ -240,7 +271,18 @@ def remember_secrets(config):
         values += core_config.url_secrets(section.get(url_key))
     if isinstance(config.get("webhook"), dict):
         values.append(config["webhook"].get("token"))
+    section = config.get("alertmanager") if isinstance(config.get("alertmanager"), dict) else {}
+    urls = section.get("urls") if isinstance(section.get("urls"), list) else []
+    # An Alertmanager URL is an address, not a secret: only a password written into it is one.
+    values += [_url_password(url) for url in urls]
     core_config.remember(*values)
+
+
+def _url_password(url):
+    try:
+        return urllib.parse.urlsplit(url).password if isinstance(url, str) else None
+    except ValueError:
+        return None
 
 
 def load_config(path):

@@ -22,6 +22,12 @@ salted fingerprint of the channel's settings; its deliveries (and new alerts
 for it) wait in the spool until the settings change, then go out with the
 next flush. Reported once, as an ERROR event naming what to fix.
 
+Entries of channel "alertmanager" (channels.alertmanager: no Alertmanager
+accepted the alert) carry alertname and instance besides; the other entries
+keep their format. Should the configuration stop naming Alertmanagers while
+such an entry waits, the next flush hands it to the channels routed for its
+severity (reroute) instead of keeping it forever.
+
 Unreadable entries (torn, hand-edited) are moved to spool_dir/.corrupt/,
 reported once (an ERROR event and a WARNING alert naming the file); the rest
 of the queue is still delivered.
@@ -35,7 +41,7 @@ import re
 import time
 import uuid
 
-from peerquest_ops.alerting.channels import DeliveryError, deliver
+from peerquest_ops.alerting.channels import DeliveryError, alertmanager, deliver
 from peerquest_ops.alerting.output import say, warn
 from peerquest_ops.core.constants import EX_TEMPFAIL
 from peerquest_ops.core.locking import locked
@@ -191,7 +197,17 @@ def _read(path):
     return entry
 
 
-def _flush_locked(config, log):
+def _rerouted(path, entry, reroute):
+    """An Alertmanager entry while no Alertmanager is configured: handed to the channels; True when done."""
+    if reroute is None or reroute(entry) == 1:
+        return False
+    # Sent, or queued again per channel (exit status 75): this entry is done.
+    os.unlink(path)
+    fsync_dir(os.path.dirname(path))
+    return True
+
+
+def _flush_locked(config, log, reroute=None):
     """(delivered, queued, held, set aside) for one pass over the spool."""
     spool_dir = config["spool_dir"]
     counts = {"delivered": 0, "queued": 0, "held": 0}
@@ -210,6 +226,9 @@ def _flush_locked(config, log):
             aside.append(set_aside(path, config, log, str(exc) or type(exc).__name__))
             continue
         channel = entry["channel"]
+        if channel == alertmanager.CHANNEL and not alertmanager.active(config):
+            counts["delivered" if _rerouted(path, entry, reroute) else "queued"] += 1
+            continue
         if channel not in holds:
             was_held = os.path.exists(_hold_path(config, channel))
             holds[channel] = held(config, channel, log)
@@ -229,10 +248,12 @@ def _flush_locked(config, log):
     return counts, aside
 
 
-def flush(config, log, alert=None):
+def flush(config, log, alert=None, reroute=None):
     """Retry every due entry; exit status 0 when the spool is empty afterwards, EX_TEMPFAIL otherwise.
 
-    alert(severity, message) reports entries that had to be set aside (after the lock is released).
+    alert(severity, message) reports entries that had to be set aside (after the lock is released);
+    reroute(entry) sends an Alertmanager entry through the channels when no Alertmanager is configured
+    (an exit status: 1 keeps it queued).
     """
     spool_dir = config["spool_dir"]
     if not spool_dir:
@@ -245,7 +266,7 @@ def flush(config, log, alert=None):
     try:
         # One flusher at a time: a delivery is read, sent and removed by one process only.
         with locked(lock, blocking=False):
-            counts, aside = _flush_locked(config, log)
+            counts, aside = _flush_locked(config, log, reroute)
     except BlockingIOError:
         say(f"another --flush-spool is running (it holds {lock}); it delivers what is due")
         return EX_TEMPFAIL
