@@ -104,13 +104,13 @@ def _flush(config, log):
     def reroute(entry):
         return routing.send_alert(config, log, entry["severity"], entry["message"], key=entry["key"])
 
-    # An entry set aside is reported through the channels (or Alertmanager) themselves.
-    status = spool.flush(config, log, alert=alert, reroute=reroute)
+    # First the alerts still firing (before the spool, so an entry delivered below is not posted twice).
     if alertmanager.active(config):
         reposted = alertmanager.refresh(config, log)
         if reposted:
             say(f"{reposted} firing alert(s) posted to Alertmanager again")
-    return status
+    # An entry set aside is reported through the channels (or Alertmanager) themselves.
+    return spool.flush(config, log, alert=alert, reroute=reroute)
 
 
 def main(argv=None):

@@ -15,8 +15,9 @@ and --flush-spool posts it again.
 
 Labels: alertname (PeerQuestLogAlert, or the caller's --alertname), severity,
 key, instance (this host), job="peerquest-alert". Annotations: summary (the
-message's first line) and description (the message), scrubbed of the
-configuration's secrets, and runbook_url when a runbook base URL is set.
+message's first line), description (the message) and, when a runbook base URL
+is set, runbook_url. The key and the message are scrubbed of the
+configuration's secrets: Alertmanager shows them to anyone who reaches its API.
 startsAt is when the alert was raised; endsAt is resolve_seconds after it was
 posted (a retried alert still fires for the whole period once it is through).
 
@@ -87,7 +88,8 @@ def payload(delivery, config, now=None):
         "labels": {
             "alertname": alertname,
             "severity": delivery["severity"],
-            "key": delivery["key"],
+            # The default key is the message's first line: scrubbed like it.
+            "key": scrub(delivery["key"]),
             "instance": delivery.get("instance") or instance(config),
             "job": PROGRAM,
         },
