@@ -329,19 +329,12 @@ def test_secrets_stay_out_of_argv_output_log_spool_and_alertmanager(am, hooks, s
     ids=["http", "scheme", "not a list", "resolve 0", "runbook", "https"],
 )
 def test_check_config_judges_the_alertmanager_settings(hooks, tmp_path, section, allow, expected):
-    config = make_config(tmp_path, hooks, alertmanager=dict(NO_ALERTMANAGER, **section), allow_insecure_transport=allow)
-    if not allow:
-        config = make_config(
-            tmp_path,
-            hooks,
-            alertmanager=dict(NO_ALERTMANAGER, **section),
-            allow_insecure_transport=False,
-            slack={"enabled": False, "webhook_url": ""},
-            discord={"enabled": False, "webhook_url": ""},
-            webhook={"enabled": False, "url": "", "token": ""},
-            routes={"CRITICAL": [], "WARNING": [], "INFO": []},
-            selftest_channels=[],
-        )
+    # The loopback channels speak http://: off, so that only the Alertmanager URLs are judged.
+    off = {"slack": {"enabled": False, "webhook_url": ""}, "discord": {"enabled": False, "webhook_url": ""}}
+    off.update(webhook={"enabled": False, "url": "", "token": ""}, selftest_channels=[])
+    section = dict(NO_ALERTMANAGER, **section)
+    routes = {"CRITICAL": [], "WARNING": [], "INFO": []}
+    config = make_config(tmp_path, hooks, alertmanager=section, allow_insecure_transport=allow, routes=routes, **off)
     result = alert(config, "--check-config", severity=None)
     if expected is None:
         assert result.returncode == 0, result.stderr
