@@ -146,7 +146,13 @@ def _render_provisioning(**values):
 
 @pytest.mark.parametrize(
     "values",
-    [{}, {"peerquest_dashboards_grafana_dashboards_dir": "/srv/grafana/pq dash", "peerquest_dashboards_grafana_folder": "Ops: PQ"}],
+    [
+        {},
+        {
+            "peerquest_dashboards_grafana_dashboards_dir": "/srv/grafana/pq dash",
+            "peerquest_dashboards_grafana_folder": "Ops: PQ",
+        },
+    ],
 )
 def test_grafana_provisioning_points_at_the_dashboards_dir(values):
     doc = _render_provisioning(**values)
