@@ -6,8 +6,11 @@ Run as a script to check a file before it is installed:
 
 import importlib
 import json
+import re
 import sys
 
+# The end of a metric's name: peerquest_<name>.
+METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # key: (type, required)
 SCHEMA = {
     "token": (str, True),
@@ -18,6 +21,8 @@ SCHEMA = {
     "log_dir": (str, True),
     "min_free_disk_mb": (int, True),
     "models": (dict, True),
+    # /health/metrics/: metric name suffix -> {model: app_label.ModelName, status_field: name}.
+    "metrics": (dict, False),
 }
 
 
@@ -40,6 +45,22 @@ def problems(config):
     for name, label in (config.get("models") or {}).items():
         if not isinstance(label, str) or label.count(".") != 1:
             found.append(f"models.{name} must be 'app_label.ModelName', got {label!r}")
+    for name, spec in (config.get("metrics") or {}).items():
+        found += _metric_problems(name, spec)
+    return found
+
+
+def _metric_problems(name, spec):
+    where = f"metrics.{name}"
+    if not isinstance(name, str) or not METRIC_NAME.fullmatch(name):
+        return [f"{where}: the name must be lower case letters, digits and _ (it ends the metric's name)"]
+    if not isinstance(spec, dict) or set(spec) != {"model", "status_field"}:
+        return [f"{where} must be {{model, status_field}}, got {spec!r}"]
+    found = []
+    if not isinstance(spec["model"], str) or spec["model"].count(".") != 1:
+        found.append(f"{where}.model must be 'app_label.ModelName', got {spec['model']!r}")
+    if not isinstance(spec["status_field"], str) or not spec["status_field"].isidentifier():
+        found.append(f"{where}.status_field must be a field name, got {spec['status_field']!r}")
     return found
 
 
