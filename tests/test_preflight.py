@@ -289,6 +289,26 @@ CASES = {
         "peerquest_health_open is true but peerquest_health_token is set",
     ),
     # ------------------------------------------------- peerquest_alerting
+    "alerting: Alertmanager URL not http(s)": (
+        "peerquest_alerting : Check the Alertmanager delivery settings | must be an http(s) URL (the Alertmanager",
+        {"peerquest_alerting_alertmanager_urls": ["https://mon1.peerquest.example.com:9093", "mon2:9093"]},
+        "peerquest_alerting_alertmanager_urls[1]: must be an http(s) URL",
+    ),
+    "alerting: Alertmanager over http": (
+        "peerquest_alerting : Check the Alertmanager delivery settings | an http:// Alertmanager URL",
+        {"peerquest_alerting_alertmanager_urls": ["http://mon1.peerquest.example.com:9093"]},
+        "peerquest_alerting_alertmanager_urls[0]: an http:// Alertmanager URL would send alerts in clear",
+    ),
+    "alerting: Alertmanager resolve period 0": (
+        "peerquest_alerting : Check the Alertmanager delivery settings | resolve_minutes must be > 0",
+        {"peerquest_alerting_alertmanager_resolve_minutes": 0},
+        "peerquest_alerting_alertmanager_resolve_minutes must be > 0",
+    ),
+    "alerting: runbook URL not http(s)": (
+        "peerquest_alerting : Check the Alertmanager delivery settings | peerquest_alerting_runbook_base_url",
+        {"peerquest_alerting_runbook_base_url": "runbook.html"},
+        "peerquest_alerting_runbook_base_url must be empty or an http(s) URL",
+    ),
     "alerting: not a port number": (
         spec("peerquest_alerting"),
         {"peerquest_alerting_smtp_port": "twenty-five"},
