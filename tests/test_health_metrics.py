@@ -296,6 +296,7 @@ def test_unreadable_settings_give_503_and_no_figures(app):
     (app.tmp / "health.json").write_text("{")
     status, _, body = scrape(app)
     assert status == 503 and "peerquest_" not in body
+    assert not _leaks(body, app) and "Expecting" not in body, body
 
 
 def test_it_is_routed_at_health_metrics():
