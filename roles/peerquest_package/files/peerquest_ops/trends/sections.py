@@ -4,7 +4,7 @@ A section is a dict: title, tables [(caption, headers, rows)], charts [(caption,
 A query that fails leaves a note in its section (and in errors); the other queries still run.
 
 Metric and rule names are the shared ones (blackbox job blackbox_quick, the app's peerquest_* series, the
-peerquest:* recording rules); the Watchdog alert always fires and is reported apart.
+recording rules of the peerquest_prometheus role); the Watchdog alert always fires and is reported apart.
 """
 
 import time
