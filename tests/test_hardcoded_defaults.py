@@ -59,7 +59,8 @@ UNIVERSAL_NAMES = {"root", "nobody", "nogroup", "adm"}
 
 # Boundaries per kind: (not allowed before, not allowed after).
 PATH_BOUNDS = (r"(?<![\w./@-])", r"(?![\w-]|\.\w)")
-NAME_BOUNDS = (r"(?<![\w./@-])", r"(?![\w/@-]|\.[\w-])")
+# "peerquest:" starting a Prometheus recording rule (peerquest:http_requests:rate5m) is not the account.
+NAME_BOUNDS = (r"(?<![\w./@-])", r"(?![\w/@-]|\.[\w-]|:\w+:)")
 HOSTPORT_BOUNDS = (r"(?<![\w.])", r"(?!\d)")
 PORT_BOUNDS = (r"", r"(?!\d)")
 
