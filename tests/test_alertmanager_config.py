@@ -207,6 +207,28 @@ def test_inhibition():
     } in rules
 
 
+def test_an_alert_peerquest_alert_posted_holds_back_the_rule_alert_for_the_same_thing():
+    rules = config(channels())["inhibit_rules"]
+    assert {
+        "source_matchers": ['job="peerquest-alert"', 'key=~"follow:.*"'],
+        "target_matchers": ['alertname=~"PeerQuestCriticalLogLine"'],
+        "equal": ["instance"],
+    } in rules
+    assert {
+        "source_matchers": ['job="peerquest-alert"', 'key=~"database:.*"'],
+        "target_matchers": ['alertname=~"PeerQuestDatabaseDown|PeerQuestDatabaseErrors"'],
+        "equal": ["instance"],
+    } in rules
+    only = config(
+        channels(),
+        peerquest_alertmanager_direct_alert_job="pq-alert",
+        peerquest_alertmanager_direct_alert_inhibits=[{"source_key": "x:.*", "alerts": ["A", "B"]}],
+    )["inhibit_rules"]
+    assert len(only) == 3
+    assert only[2]["source_matchers"] == ['job="pq-alert"', 'key=~"x:.*"']
+    assert only[2]["target_matchers"] == ['alertname=~"A|B"']
+
+
 def test_the_message_template_is_used():
     cfg = config(channels(), peerquest_alertmanager_templates_dir="/srv/am-templates")
     assert cfg["templates"] == ["/srv/am-templates/peerquest.tmpl"]
