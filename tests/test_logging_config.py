@@ -170,6 +170,7 @@ def test_published_files_carry_their_level(tmp_path):
     files = {os.path.basename(f["path"]): f["level"] for f in plugin.logging_files(build(tmp_path))}
     assert files == {
         "django.log": "INFO",
+        "requests.log": "INFO",
         "warnings.log": "WARNING",
         "errors.log": "ERROR",
         "critical.log": "CRITICAL",

@@ -38,6 +38,7 @@ BASE_ROLE = "peerquest_app"
 
 # A variable-like name that is not the tail of an internal _peerquest_... name.
 NAME = re.compile(r"(?<![A-Za-z0-9_])peerquest_[a-z0-9_]+")
+GROUP_REF = re.compile(r"groups\[['\"][^'\"]+['\"]\]")
 JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 SET_FACT = ("ansible.builtin.set_fact", "set_fact")
 CONTRACT = re.compile(r"^## Contract\s*$(.*?)(?=^## |^<!-- BEGIN generated|\Z)", re.M | re.S)
@@ -226,7 +227,8 @@ def test_the_wiring_connects_declared_inputs_to_existing_outputs():
             f"{WIRING.name}: {name} is not a role's dependent input (<role>__dependent_*)"
         )
         assert name in declared, f"{WIRING.name}: {consumer} does not declare {name} in its defaults"
-        for used in NAME.findall(str(value)):
+        # An inventory group's name (groups['peerquest_app']) is not a variable.
+        for used in NAME.findall(GROUP_REF.sub("", str(value))):
             assert used in declared, f"{WIRING.name}: {name} reads {used}, which no role's defaults provide"
             assert "__" + consumer.removeprefix("peerquest_") + "__dependent_" in used, (
                 f"{WIRING.name}: {name} reads {used}, an output meant for another consumer"

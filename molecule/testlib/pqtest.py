@@ -32,7 +32,7 @@ EPHEMERAL_DIR = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
 DEPLOYED_VARS_FILE = os.path.join(EPHEMERAL_DIR, "deployed-vars.json")
 
 # Group of each role name host() accepts.
-ROLE_GROUPS = {"app": "peerquest_app", "sink": "peerquest_sink"}
+ROLE_GROUPS = {"app": "peerquest_app", "sink": "peerquest_sink", "mon": "peerquest_monitoring"}
 # Alert channel -> the variable holding its URL (the capture sink's hook name is its first path segment).
 CHANNEL_URL_VARS = {
     "slack": "peerquest_alerting_slack_webhook_url",
