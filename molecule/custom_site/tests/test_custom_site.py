@@ -359,5 +359,5 @@ def test_the_app_runs_as_the_inventory_says_with_secrets_only_in_its_unit(h):
 
 
 def test_hosts_are_named_as_the_scenario_says():
-    assert APPS == ["pq-custom_site-app1", "pq-custom_site-app2"]
-    assert host_name("sink") == "pq-custom_site-sink"
+    assert APPS == ["pq-custom-site-app1", "pq-custom-site-app2"]
+    assert host_name("sink") == "pq-custom-site-sink"

@@ -94,7 +94,8 @@ def hooks_about(alertname, instance=None):
     """Alertmanager's webhook notifications (the generic webhook channel) naming an alert."""
     found = []
     for request in captured_hooks("webhook"):
-        for alert in (request.get("body") or {}).get("alerts", []) if isinstance(request.get("body"), dict) else []:
+        body = request.get("body")
+        for alert in body.get("alerts", []) if isinstance(body, dict) else []:
             labels = alert.get("labels", {})
             if labels.get("alertname") == alertname and (instance is None or labels.get("instance") == instance):
                 found.append((request["body"].get("status"), alert))
@@ -242,7 +243,8 @@ def test_stopping_alertmanager_loses_no_alert():
         assert any(tag in app.check_output(f"cat {shlex.quote(spool)}/{n}") for n in spooled(APPS[0]))
     finally:
         MON.check_output(f"systemctl start {unit}")
-    wait_for(lambda: http(MON, "GET", f"{am_url()}/-/ready")[0] == 200, timeout=60, what="Alertmanager ready")
+    ready = f"curl -s -o /dev/null -w '%{{http_code}}' {am_url()}/-/ready"
+    wait_for(lambda: MON.run(ready).stdout == "200", timeout=60, what="Alertmanager ready")
     make_spool_due(APPS[0])
     assert host(APPS[0]).run(f"{alert_cmd(APPS[0])} --flush-spool").rc == 0
     for channel in routes("CRITICAL"):
