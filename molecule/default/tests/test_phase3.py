@@ -311,9 +311,9 @@ def test_the_runbook_lists_what_the_inventory_says():
         if rule["type"] == "alerting":
             assert f'id="{rule["name"].lower()}"' in html, rule["name"]
     app_vars = V("app")
-    for job in app_vars["peerquest_monitors_jobs"]:
+    for name, job in app_vars["peerquest_monitors_jobs"].items():
         if job.get("state", "present") == "present":
-            assert job["name"] in html
+            assert name in html, name
     for pattern in app_vars["peerquest_monitors_error_patterns"]:
         assert str(pattern["threshold"]) in html
     for severity, channels in app_vars["peerquest_alerting_routes"].items():
@@ -328,6 +328,11 @@ def test_the_daily_trend_report_is_kept_and_mailed():
     result = MON.run(f"sudo -u {shlex.quote(user)} {shlex.quote(MV['peerquest_trends_command_path'])} daily")
     assert result.rc == 0, result.stderr
     mails = wait_for(lambda: captured_mail()[before:], timeout=60, what="the daily report's mail")
-    report = [m for m in mails if "daily" in m.get("subject", "").lower()]
-    assert report and "<svg" in json.dumps(report[0]), mails
-    assert MON.check_output(f"ls {shlex.quote(MV['peerquest_trends_reports_dir'])}").strip()
+    [report] = [m for m in mails if "daily" in m.get("subject", "").lower()]
+    assert report["subject"].startswith("[INFO] ") and "System health" in report["body"], report
+    assert set(report["rcpt_tos"]) == set(V("app")["peerquest_alerting_email_recipients"]["INFO"])
+    # The HTML with its charts is kept as a file too.
+    reports = shlex.quote(MV["peerquest_trends_reports_dir"])
+    kept = MON.check_output(f"find {reports} -name '*.html' -newermt '-5 minutes'").split()
+    assert kept, "no report kept"
+    assert "<svg" in MON.check_output(f"cat {shlex.quote(kept[-1])}")

@@ -39,7 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 log = logging.getLogger("pq-sink")
 
@@ -181,6 +181,18 @@ def make_authenticator(user, password):
     return authenticator
 
 
+class RelaySMTP(SMTP):
+    # AUTH LOGIN's prompts as Postfix and Exim send them; aiosmtpd's own ("User Name")
+    # make Alertmanager's LOGIN client give up ("unexpected server challenge").
+    AuthLoginUsernameChallenge = "Username:"
+    AuthLoginPasswordChallenge = "Password:"
+
+
+class RelayController(Controller):
+    def factory(self):
+        return RelaySMTP(self.handler, **self.SMTP_kwargs)
+
+
 class SmtpSwitch:
     """Owns the aiosmtpd controller so tests can take SMTP down while HTTP stays up."""
 
@@ -201,7 +213,7 @@ class SmtpSwitch:
     def start(self):
         with self.lock:
             if self.controller is None:
-                controller = Controller(self.handler, **self.kwargs)
+                controller = RelayController(self.handler, **self.kwargs)
                 controller.start()
                 self.controller = controller
                 log.info("SMTP listening on %s:%s", self.kwargs["hostname"], self.kwargs["port"])
