@@ -197,6 +197,30 @@ def test_the_logs_their_directories_accounts_and_group_stay(name):
         assert log_group(name) not in target.user(monitor_user(name)).groups
 
 
+def test_phase_3_is_gone_from_the_app_hosts_and_the_monitoring_host():
+    for name in app_hosts():
+        target, values = host(name), V(name)
+        for unit in ("prometheus-node-exporter.service", "mtail.service"):
+            assert not target.service(unit).is_running, (name, unit)
+        assert not target.file(f"{values['peerquest_mtail_progs_dir']}/peerquest.mtail").exists
+        assert not target.file(values["peerquest_node_exporter_textfile_dir"]).exists
+    mon, values = host("mon"), V("mon")
+    for unit in ("prometheus.service", "prometheus-alertmanager.service", "prometheus-blackbox-exporter.service"):
+        assert not mon.service(unit).is_running, unit
+    consoles = values["peerquest_dashboards_consoles_dir"]
+    for path in (
+        f"{consoles}/peerquest.html",
+        f"{values['peerquest_runbook_consoles_dir']}/peerquest-runbook.html",
+        values["peerquest_dashboards_queries_file"],
+        values["peerquest_prometheus_credentials_file"],
+        values["peerquest_blackbox_credentials_file"],
+        values["peerquest_trends_command_path"],
+        values["peerquest_trends_config_path"],
+    ):
+        assert not mon.file(path).exists, path
+    assert not mon.user(values["peerquest_trends_user"]).exists
+
+
 # Refusal and idempotence (each runs ansible-playbook)
 
 
