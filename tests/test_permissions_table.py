@@ -2,7 +2,9 @@
 
 The tasks' destinations are rendered the way the table writes them: a role
 variable stays `{{ name }}`, a private one (vars/main.yml) is replaced by what
-it stands for, a literal loop is expanded and a computed one becomes `*`.
+it stands for, a literal loop (also one over private lists of paths or names)
+is expanded and a computed one becomes `*`. Tasks delegated to the controller
+write there, not on a host: the table does not name their paths.
 The host side (owner, group, mode, who may write) is
 molecule/default/tests/test_permissions.py.
 """
@@ -10,8 +12,10 @@ molecule/default/tests/test_permissions.py.
 import fnmatch
 import os
 import re
+import types
 
 import jinja2
+import jinja2.nativetypes
 import pytest
 import yaml
 from conftest import ROLES, ROOT
@@ -69,6 +73,9 @@ def _dirname(value):
 
 ENV = jinja2.Environment(undefined=Placeholder)
 ENV.filters["dirname"] = _dirname
+# Renders a loop expression to the list itself (not its text).
+NATIVE = jinja2.nativetypes.NativeEnvironment(undefined=Placeholder)
+NATIVE.filters["dirname"] = _dirname
 
 
 def _private_vars():
@@ -81,10 +88,18 @@ def _private_vars():
                     found[name] = ENV.from_string(value).render()
                 except Exception:  # noqa: BLE001 - needs run-time data: whatever it is
                     found[name] = Computed("*")
+            elif isinstance(value, list) and all(isinstance(i, str) for i in value):
+                found[name] = value  # a literal list: its items render with the task's item
     return found
 
 
 PRIVATE = _private_vars()
+# Accounts a Debian package creates (prometheus), as the roles' vars/main.yml name them.
+PACKAGE_ACCOUNTS = {
+    value
+    for name, value in PRIVATE.items()
+    if re.fullmatch(r"_peerquest_\w+_(user|group)", name) and re.fullmatch(r"[a-z][a-z0-9_-]*", str(value))
+}
 
 
 def _render(value, item):
@@ -95,13 +110,32 @@ def _render(value, item):
     return ENV.from_string(value).render(PRIVATE, item=item)
 
 
-def _tasks(tasks):
+def _loop_items(loop):
+    """The items of a loop as the table spells them; one Computed('*') when they are known only at run time."""
+    if isinstance(loop, str):
+        try:
+            loop = NATIVE.from_string(loop).render(PRIVATE)
+            loop = list(loop) if isinstance(loop, (list, tuple, types.GeneratorType)) else None
+        except Exception:  # noqa: BLE001 - needs run-time data: whatever it is
+            loop = None
+        if not (isinstance(loop, list) and all(isinstance(i, str) for i in loop)):
+            loop = None
+    return [_render(i, None) for i in loop] if isinstance(loop, list) else [Computed("*")]
+
+
+def _on_controller(task):
+    return str(task.get("delegate_to", "")).strip() in ("localhost", "127.0.0.1")
+
+
+def _tasks(tasks, delegated=False):
     for task in tasks or []:
         if not isinstance(task, dict):
             continue
+        here = delegated or _on_controller(task)
         for key in ("block", "rescue", "always"):
-            yield from _tasks(task.get(key))
-        yield task
+            yield from _tasks(task.get(key), here)
+        if not here:
+            yield task
 
 
 def deployed_paths(roles=ROLES):
@@ -114,8 +148,7 @@ def deployed_paths(roles=ROLES):
                 if not isinstance(args, dict) or args.get("state") == "absent":
                     continue
                 dest = args.get("dest", args.get("path"))
-                loop = task.get("loop", task.get("with_items"))
-                items = [_render(i, None) for i in loop] if isinstance(loop, list) else [Computed("*")]
+                items = _loop_items(task.get("loop", task.get("with_items")))
                 for item in items:
                     rendered = _render(dest, item)
                     if rendered != "*":  # a path found at run time (e.g. files to tighten): nothing to name
@@ -164,6 +197,9 @@ def test_private_variables_and_loops_render_as_the_table_spells_them():
     assert "{{ peerquest_app_ops_python_dir }}/.peerquest_ops.tar" in spelled  # _peerquest_package_archive
     assert "{{ peerquest_app_integrity_result_file | dirname }}" in spelled
     assert "/etc/sudoers.d/peerquest-monitoring" in spelled
+    assert "{{ peerquest_dashboards_console_libraries_dir }}/prom.lib" in spelled  # a loop over a private list
+    assert "{{ peerquest_dashboards_grafana_provisioning_file | dirname }}" in spelled  # ... | unique
+    assert "{{ peerquest_runbook_controller_file }}" not in spelled  # delegate_to: localhost, not on a host
 
 
 @pytest.mark.parametrize("row", table_rows(), ids=lambda row: row["path"])
@@ -173,7 +209,8 @@ def test_each_row_is_well_formed(row):
     assert row["kind"] in KINDS and row["when"] in WHEN and row["guard"] in ("yes", "no"), row
     assert re.fullmatch(r"(<=)?[0-7]{4}|\{\{ peerquest_\w+ \}\}", row["mode"]), row
     for account in (row["owner"], row["group"]):
-        assert account == "root" or re.fullmatch(r"\{\{ peerquest_\w+ \}\}", account), row
+        fixed = account == "root" or account in PACKAGE_ACCOUNTS
+        assert fixed or re.fullmatch(r"\{\{ peerquest_\w+ \}\}", account), row
     if row["guard"] == "yes":
         # Only root may change what root, cron, systemd or the app runs.
         assert row["owner"] == "root" and not re.search(r"[2367]\d$|\d[2367]$", row["mode"].lstrip("<=")), row
