@@ -48,6 +48,9 @@ BASE = {
     "peerquest_logstore_tls_ca_cert": "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n",
     "peerquest_logstore_tls_cert": "-----BEGIN CERTIFICATE-----\nmon\n-----END CERTIFICATE-----\n",
     "peerquest_logstore_tls_key": "-----BEGIN PRIVATE KEY-----\nkey-must-not-leak\n-----END PRIVATE KEY-----\n",
+    # peerquest-alert posts to every monitoring host's Alertmanager (each case host): over https, as it must
+    # unless insecure transport is allowed.
+    "peerquest_alertmanager_external_url": "https://mon.peerquest.example.com:9093",
 }
 # Secrets put into BASE or a case contain this; no output may show it.
 LEAK = "must-not-leak"
@@ -265,7 +268,14 @@ CASES = {
     ),
     "health: model without its app label": (
         "peerquest_health : Check the health settings | peerquest_health_models",
-        {"peerquest_health_models": {"quests": "quests.Quest", "participants": "QuestParticipant"}},
+        # Every model the default peerquest_health_metrics_models names (it reads them from here).
+        {
+            "peerquest_health_models": {
+                "applications": "applications.Application",
+                "quests": "quests.Quest",
+                "participants": "QuestParticipant",
+            }
+        },
         "peerquest_health_models: every value must be 'app_label.ModelName', got \"QuestParticipant\"",
     ),
     "health: local URL without a scheme": (
@@ -287,6 +297,13 @@ CASES = {
         "peerquest_health : Check the health settings | would ignore the token",
         {"peerquest_health_open": True},
         "peerquest_health_open is true but peerquest_health_token is set",
+    ),
+    "health: metric named in capitals": (
+        "peerquest_health : Check the health settings | peerquest_health_metrics_models",
+        {"peerquest_health_metrics_models": {"Quests": {"model": "quests.Quest", "status_field": "status"}}},
+        "peerquest_health_metrics_models: every key must be lower case letters, digits and _ (it ends the metric's "
+        "name) and every value {model: 'app_label.ModelName', status_field: field name}, got {\"Quests\": "
+        '{"model": "quests.Quest", "status_field": "status"}}',
     ),
     # ------------------------------------------------- peerquest_alerting
     "alerting: Alertmanager URL not http(s)": (
@@ -788,6 +805,191 @@ CASES = {
         {"peerquest_monitors_weekly_day": 7},
         "peerquest_monitors_daily_hour must be 0-23 and peerquest_monitors_weekly_day 0-6",
     ),
+    "monitors: relative textfile directory": (
+        THRESHOLDS + "peerquest_monitors_textfile_dir",
+        {"peerquest_monitors_textfile_dir": "rel"},
+        "peerquest_monitors_textfile_dir must be an absolute path (or empty for no metrics), got 'rel'",
+    ),
+    # ----------------------------------------- peerquest_node_exporter (phase 3)
+    "node_exporter: port not a number": (
+        spec("peerquest_node_exporter"),
+        {"peerquest_node_exporter_port": "metrics"},
+        "peerquest_node_exporter_port",
+    ),
+    "node_exporter: port 70000": (
+        "peerquest_node_exporter : Check the node_exporter settings | port must be 1-65535",
+        {"peerquest_node_exporter_port": 70000},
+        "peerquest_node_exporter_port must be 1-65535, got 70000",
+    ),
+    "node_exporter: relative textfile directory": (
+        "peerquest_node_exporter : Check the node_exporter settings | textfile_dir must be an absolute path",
+        # The monitors write into node_exporter's directory by default, and their check (phase 2) runs first.
+        {"peerquest_node_exporter_textfile_dir": "rel/dir", "peerquest_monitors_textfile_dir": "/var/lib/pq-metrics"},
+        "peerquest_node_exporter_textfile_dir must be an absolute path (or empty to turn the textfile collector "
+        "off), got 'rel/dir'",
+    ),
+    # The message spells out only the first variable of the list in full (the others as _extra_args, ...).
+    "node_exporter: unit name with a blank": (
+        "peerquest_node_exporter : Check the node_exporter settings | must not hold blanks",
+        {"peerquest_node_exporter_systemd_units": ["peerquest app.service"]},
+        "peerquest_node_exporter_systemd_units, _extra_args, _disabled_collectors, _listen_address and "
+        "_textfile_dir must not hold blanks, quotes, backslashes or $ (each is one word of ARGS)",
+    ),
+    "node_exporter: systemd collector without units": (
+        "peerquest_node_exporter : Check the node_exporter settings | systemd_units is empty",
+        {"peerquest_node_exporter_systemd_enabled": True, "peerquest_node_exporter_systemd_units": []},
+        "peerquest_node_exporter_systemd_units is empty but peerquest_node_exporter_systemd_enabled is true",
+    ),
+    # ------------------------------------------------- peerquest_mtail (phase 3)
+    "mtail: port not a number": (
+        spec("peerquest_mtail"),
+        {"peerquest_mtail_port": "mtail"},
+        "peerquest_mtail_port",
+    ),
+    "mtail: port 0": (
+        "peerquest_mtail : Check the mtail settings | peerquest_mtail_port must be",
+        {"peerquest_mtail_port": 0},
+        "peerquest_mtail_port must be 1-65535, got 0",
+    ),
+    "mtail: buckets out of order": (
+        "peerquest_mtail : Check the mtail settings | duration_buckets",
+        {"peerquest_mtail_duration_buckets": [1, 0.5]},
+        "peerquest_mtail_duration_buckets must be positive numbers in increasing order, got [1, 0.5]",
+    ),
+    "mtail: log path with a comma": (
+        "peerquest_mtail : Check the mtail settings | every log mtail reads",
+        {"peerquest_mtail_level_logs": [{"path": "/x,y", "level": "INFO"}]},
+        "every log mtail reads (peerquest_mtail_request_log, peerquest_mtail_level_logs, peerquest_mtail_events_log) "
+        "must be an absolute path without blanks, commas, quotes, backslashes or $",
+    ),
+    "mtail: unknown log level": (
+        "peerquest_mtail : Check the mtail settings | every peerquest_mtail_level_logs level",
+        {"peerquest_mtail_level_logs": [{"path": "/x", "level": "NOTICE"}]},
+        "every peerquest_mtail_level_logs level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+    ),
+    "mtail: event in capitals": (
+        "peerquest_mtail : Check the mtail settings | every peerquest_mtail_events entry",
+        {"peerquest_mtail_events": [{"event": "Bad", "text": "x"}]},
+        "every peerquest_mtail_events entry needs an event (lower case letters, digits and _) and a non-empty text",
+    ),
+    "mtail: extra argument with a blank": (
+        "peerquest_mtail : Check the mtail settings | peerquest_mtail_extra_args",
+        {"peerquest_mtail_extra_args": ["a b"]},
+        "peerquest_mtail_extra_args, _listen_address and _progs_dir must not hold blanks, quotes, backslashes or $",
+    ),
+    # -------------------------------------------- peerquest_prometheus (phase 3)
+    "prometheus: not a boolean": (
+        spec("peerquest_prometheus"),
+        {"peerquest_prometheus_enable_lifecycle": "sometimes"},
+        "peerquest_prometheus_enable_lifecycle",
+    ),
+    "prometheus: size with a blank": (
+        "peerquest_prometheus : Check the durations, thresholds, ports and targets",
+        {"peerquest_prometheus_retention_size": "10 GB"},
+        "peerquest_prometheus_retention_size: a size such as 512MB or 10GB, or empty, got 10 GB",
+    ),
+    # ------------------------------------------ peerquest_alertmanager (phase 3)
+    "alertmanager: unknown severity": (
+        spec("peerquest_alertmanager"),
+        {"peerquest_alertmanager_default_severity": "DEBUG"},
+        "peerquest_alertmanager_default_severity",
+    ),
+    "alertmanager: duration in words": (
+        "peerquest_alertmanager : Check the durations, ports, paths and channels",
+        {"peerquest_alertmanager_group_wait": "soon"},
+        "peerquest_alertmanager_group_wait: a duration such as 30s, 5m or 4h, got soon",
+    ),
+    # ---------------------------------------------- peerquest_blackbox (phase 3)
+    "blackbox: unknown IP protocol": (
+        spec("peerquest_blackbox"),
+        {"peerquest_blackbox_preferred_ip_protocol": "ip5"},
+        "peerquest_blackbox_preferred_ip_protocol",
+    ),
+    "blackbox: Host header with a path": (
+        "peerquest_blackbox : Check the timeout, port, paths and Host header",
+        {"peerquest_blackbox_http_host": "questhub.internal/health"},
+        "peerquest_blackbox_http_host: a host name (optionally :port) or empty, got questhub.internal/health",
+    ),
+    # -------------------------------------------- peerquest_dashboards (phase 3)
+    "dashboards: not a choice": (
+        spec("peerquest_dashboards"),
+        {"peerquest_dashboards_state": "gone"},
+        "peerquest_dashboards_state",
+    ),
+    # The message spells out only the first variable of the list in full (the others as _queries_file, ...).
+    "dashboards: relative consoles directory": (
+        "peerquest_dashboards : Check the dashboards' paths | must be absolute paths",
+        {"peerquest_dashboards_consoles_dir": "consoles"},
+        "peerquest_dashboards_consoles_dir, _console_libraries_dir, _grafana_dashboards_dir, "
+        "_grafana_provisioning_file and _queries_file must be absolute paths",
+    ),
+    "dashboards: console libraries among the consoles": (
+        "peerquest_dashboards : Check the dashboards' paths | must differ",
+        {"peerquest_dashboards_console_libraries_dir": "/etc/prometheus/consoles"},
+        "peerquest_dashboards_consoles_dir and peerquest_dashboards_console_libraries_dir must differ (Prometheus "
+        "serves every file of the consoles directory as a page)",
+    ),
+    # ------------------------------------------------ peerquest_trends (phase 3)
+    "trends: retention not a number": (
+        spec("peerquest_trends"),
+        {"peerquest_trends_retention_days": "many"},
+        "peerquest_trends_retention_days",
+    ),
+    "trends: Prometheus URL without a scheme": (
+        "peerquest_trends : Check the reports' settings | peerquest_trends_prometheus_url",
+        {"peerquest_trends_prometheus_url": "127.0.0.1:9090"},
+        "peerquest_trends_prometheus_url must start with http:// or https://, got 127.0.0.1:9090",
+    ),
+    "trends: retention 0": (
+        "peerquest_trends : Check the reports' settings | retention_days and",
+        {"peerquest_trends_retention_days": 0},
+        "peerquest_trends_retention_days and peerquest_trends_timeout must be at least 1",
+    ),
+    "trends: relative reports directory": (
+        "peerquest_trends : Check the reports' settings | reports_dir and",
+        {"peerquest_trends_reports_dir": "reports"},
+        "peerquest_trends_reports_dir and peerquest_trends_config_path must be absolute paths",
+    ),
+    "trends: schedule of four fields": (
+        "peerquest_trends : Check the reports' settings | five cron fields",
+        {"peerquest_trends_daily_schedule": "15 6 * *"},
+        "peerquest_trends_daily_schedule and peerquest_trends_weekly_schedule must be five cron fields "
+        '(minute hour day-of-month month day-of-week) without %, got "15 6 * *" and "30 6 * * 1"',
+    ),
+    "trends: reports on a host outside the monitoring group": (
+        "peerquest_trends : Check the reports' settings | peerquest_trends_host",
+        {"peerquest_trends_host": "elsewhere"},
+        "peerquest_trends_host must be a host of peerquest_monitoring, got elsewhere",
+    ),
+    # The SMTP settings hold the password (BASE's, containing LEAK): the output must not show it.
+    "trends: e-mail without recipients": (
+        "peerquest_trends : Check the reports' settings | email_enabled needs",
+        {"peerquest_trends_email_enabled": True, "peerquest_trends_recipients": []},
+        "peerquest_trends_email_enabled needs recipients (peerquest_trends_recipients) and an SMTP host "
+        "(peerquest_trends__dependent_smtp.smtp_host)",
+    ),
+    # ----------------------------------------------- peerquest_runbook (phase 3)
+    "runbook: alert without a name": (
+        spec("peerquest_runbook"),
+        {"peerquest_runbook_alerts": [{"expr": "up == 0"}]},
+        "missing required arguments: alert found in peerquest_runbook_alerts",
+    ),
+    "runbook: relative consoles directory": (
+        "peerquest_runbook : Check the runbook's settings | peerquest_runbook_consoles_dir",
+        {"peerquest_runbook_consoles_dir": "consoles"},
+        "peerquest_runbook_consoles_dir must be an absolute path, got consoles",
+    ),
+    "runbook: two alerts, one anchor": (
+        "peerquest_runbook : Check the runbook's settings | unique ignoring case",
+        {"peerquest_runbook_alerts": [{"alert": "A"}, {"alert": "a"}]},
+        "peerquest_runbook_alerts: every alert name must be unique ignoring case (the name lowercased is its "
+        "section's anchor)",
+    ),
+    "runbook: relative controller file": (
+        "peerquest_runbook : Check the runbook's settings | peerquest_runbook_controller_file",
+        {"peerquest_runbook_controller_file": "rel.html"},
+        "peerquest_runbook_controller_file must be empty or an absolute path, got rel.html",
+    ),
 }
 
 
@@ -1095,9 +1297,11 @@ VALID = {
     # A relay without a login learns no secret: plain SMTP needs no permission.
     "plain SMTP without a login": {"peerquest_alerting_smtp_starttls": False, "peerquest_alerting_smtp_user": ""},
     # A severity without recipients is fine when it is not routed to email.
+    # (The trend reports, mailed to the INFO recipients by default, are then not mailed.)
     "unrouted severity without recipients": {
         "peerquest_alerting_email_recipients": {"CRITICAL": ["oncall@peerquest.example.com"], "INFO": []},
         "peerquest_alerting_routes": {"CRITICAL": ["email"], "INFO": []},
+        "peerquest_trends_email_enabled": False,
     },
     # /health/ without a token, opened on purpose.
     "health explicitly open": {"peerquest_health_token": "", "peerquest_health_open": True},
