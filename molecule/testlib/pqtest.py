@@ -21,6 +21,7 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
+import pytest
 import testinfra
 import yaml
 
@@ -704,3 +705,19 @@ def app_database(h="app"):
         path = f"{app_dir(h)}/{path}"
     assert host(_name(h)).file(path).is_file, f"the app's database {path} is not a file (not SQLite?)"
     return path
+
+
+# ------------------------------------------------------- delivery path
+
+# Where Alertmanager runs, peerquest-alert posts there and Alertmanager sends (its
+# message format, its grouping: a key stays one alert until it resolves). The
+# tests of peerquest-alert's own delivery (formats, routes, dedup window, spool
+# and retry per channel, per-channel events) run where it sends itself: the
+# default scenario. tests/test_phase3.py covers the Alertmanager path.
+VIA_ALERTMANAGER = bool(
+    HOSTS[host_name("app")].get("peerquest_alerting_via_alertmanager")
+    and HOSTS[host_name("app")].get("peerquest_alerting_alertmanager_urls")
+)
+direct_delivery = pytest.mark.skipif(
+    VIA_ALERTMANAGER, reason="peerquest-alert delivers through Alertmanager here (tests/test_phase3.py covers it)"
+)

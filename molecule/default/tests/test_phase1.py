@@ -31,6 +31,7 @@ from pqtest import (  # noqa: E402
     app_service,
     app_user,
     captured_mail,
+    direct_delivery,
     file_handler,
     file_lines,
     files_receiving,
@@ -551,6 +552,7 @@ def mails_with(tag):
     return [m for m in captured_mail(SINK) if tag in m["body"]]
 
 
+@direct_delivery
 def test_critical_alert_arrives_by_email():
     email_routed("CRITICAL")
     tag = marker("mail")
@@ -579,6 +581,7 @@ def test_warning_goes_to_the_warning_recipients():
     assert mail["subject"] == subject("WARNING") and mail["rcpt_tos"] == recipients("WARNING")
 
 
+@direct_delivery
 def test_smtp_down_fails_with_a_clear_message_and_keeps_the_alert():
     email_routed("CRITICAL")
     tag = marker("down")

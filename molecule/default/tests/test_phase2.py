@@ -30,6 +30,7 @@ from pqtest import (  # noqa: E402
     app_user,
     captured_hooks,
     captured_mail,
+    direct_delivery,
     files_receiving,
     hook_name,
     host,
@@ -263,6 +264,7 @@ def pick_patterns():
     return usable[0], usable[1]
 
 
+@direct_delivery
 def test_log_lines_trigger_exactly_the_expected_alerts():
     fire, quiet = pick_patterns()
     fire_count, quiet_count = int(fire["threshold"]) + 1, int(quiet["threshold"])
@@ -324,6 +326,7 @@ def test_log_lines_trigger_exactly_the_expected_alerts():
 # ------------------------------------------------------ follower: CRITICAL
 
 
+@direct_delivery
 def test_critical_line_reaches_every_critical_channel_within_seconds():
     reset_sink()
     tag = marker("crit")
@@ -365,6 +368,7 @@ def alert_events(tag):
     return events
 
 
+@direct_delivery
 def test_a_failing_channel_gets_the_alert_once_later_and_survives_a_restart():
     channels = routes("CRITICAL")
     failing = next((c for c in ("webhook", "discord", "slack") if c in channels), None)
@@ -409,6 +413,7 @@ def test_a_failing_channel_gets_the_alert_once_later_and_survives_a_restart():
 # ------------------------------------------------------ integrity & health
 
 
+@direct_delivery
 def test_inconsistency_makes_the_integrity_monitor_alert_and_health_report_it():
     if not VARS["peerquest_monitors_integrity_enabled"]:
         pytest.skip("the integrity audit is off in this inventory")
@@ -444,6 +449,7 @@ def test_the_audit_runs_in_the_apps_environment():
     assert lines_after(host(auditor), path, before), f"the audit wrote nothing to {path}"
 
 
+@direct_delivery
 def test_service_down_is_critical():
     reset_sink()
     service = shlex.quote(app_service())

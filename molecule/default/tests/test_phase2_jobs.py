@@ -30,6 +30,7 @@ from pqtest import (  # noqa: E402
     cron_paused,
     delivered,
     delivered_text,
+    direct_delivery,
     files_receiving,
     forget_dedup,
     health_auth,
@@ -165,6 +166,7 @@ def test_performance_alerts_slow_operations_with_their_figures():
 # ----------------------------------------------------------------- health
 
 
+@direct_delivery
 def test_health_alerts_a_broken_database():
     database = shlex.quote(app_database())
     mode = APP.check_output(f"stat -c %a {database}")
@@ -258,6 +260,7 @@ def test_digest_counts_the_days_events_from_the_log():
     assert f"{pattern['name']}={count}" in events.split(": ", 1)[1].split(", "), events
 
 
+@direct_delivery
 def test_review_counts_each_alert_and_reaches_the_digest():
     channels = routes("WARNING")
     if not channels:
@@ -321,6 +324,7 @@ def assert_each_alerted_exactly_once(tokens):
         assert sorted(alert_events(token)) == sorted(("sent", c) for c in channels), (token, alert_events(token))
 
 
+@direct_delivery
 def test_the_follower_catches_up_after_a_stop():
     unit = follower_unit()
     reset_sink()
@@ -332,6 +336,7 @@ def test_the_follower_catches_up_after_a_stop():
     assert_each_alerted_exactly_once(tokens)
 
 
+@direct_delivery
 def test_a_restart_in_the_middle_of_catching_up_repeats_and_loses_nothing():
     unit = follower_unit()
     first = routes("CRITICAL")[0]

@@ -23,6 +23,7 @@ from pqtest import (  # noqa: E402
     cron_paused,
     delivered,
     delivered_text,
+    direct_delivery,
     forget_dedup,
     host,
     monitor_cmd,
@@ -131,6 +132,7 @@ def assert_clean(*args):
 # ------------------------------------------------------------------ clean
 
 
+@direct_delivery
 def test_a_healthy_host_passes_and_the_channels_are_tested():
     reset_sink()
     assert_clean()

@@ -38,6 +38,7 @@ from pqtest import (  # noqa: E402
     captured_mail,
     cron_jobs,
     cron_paused,
+    direct_delivery,
     files_receiving,
     forget_dedup,
     health_auth,
@@ -164,6 +165,7 @@ def test_benign_database_lines_do_not_page():
     assert paged == [], paged
 
 
+@direct_delivery
 def test_database_failure_detection_time():
     """A broken database pages within seconds: p95 <= 300 s, every outage detected."""
     follower_required()
@@ -210,6 +212,7 @@ def next_minute_field(field, minute):
     return min((m - minute) % 60 or 60 for m in matches) if matches else 60
 
 
+@direct_delivery
 def test_service_unavailability_detection_time():
     fields, _user, _command = cron_jobs()["health_quick"]
     assert fields[1:] == ["*", "*", "*", "*"], fields  # runs every hour of every day
