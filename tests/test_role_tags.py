@@ -14,11 +14,11 @@ ROLE_DIRS = sorted(p for p in ROLES.iterdir() if (p / "tasks" / "main.yml").exis
 
 
 def _used_by_other_roles(role, task_file):
-    return any(
-        f"tasks_from: {task_file}" in path.read_text()
-        for path in ROLES.glob("*/tasks/*.yml")
-        if path.parent.parent != role
-    )
+    """Included by another role or by a playbook (include_role tasks_from): an entry point, not a step."""
+    playbooks = ROLES.parent / "playbooks"
+    users = [path for path in ROLES.glob("*/tasks/*.yml") if path.parent.parent != role]
+    users += list(playbooks.glob("*.yml"))
+    return any(f"tasks_from: {task_file}" in path.read_text() for path in users)
 
 
 @pytest.mark.parametrize("role", ROLE_DIRS, ids=lambda p: p.name)
@@ -30,7 +30,7 @@ def test_each_step_file_is_imported_with_its_role_tag(role):
         target = entry.get("ansible.builtin.import_tasks")
         assert target, f"{role.name}: tasks/main.yml only imports step files, found {entry.get('name')!r}"
         imported[target.removesuffix(".yml")] = set(entry.get("tags") or [])
-    # Other task files are entry points for other roles (include_role tasks_from), not steps.
+    # Other task files are entry points for other roles and plays (include_role tasks_from), not steps.
     present = {p.stem for p in (role / "tasks").glob("*.yml")} - {"main"}
     shared = {name for name in present - set(STEPS) if _used_by_other_roles(role, f"{name}.yml")}
     present -= shared

@@ -339,6 +339,7 @@ def render(name, **values):
         "ansible_managed": "managed",
         "peerquest_app_ops_python_dir": "/opt/ops/python",
         "peerquest_trends_config_path": "/etc/ops/trends.json",
+        "peerquest_trends_prometheus_url": "http://127.0.0.1:9590",
         "_peerquest_trends_program": "/usr/local/lib/ops/peerquest-trends.py",
         "_peerquest_trends_smtp": smtp,
         "peerquest_trends__dependent_smtp": smtp,
@@ -364,7 +365,7 @@ def test_the_settings_carry_the_smtp_relay_and_the_info_recipients(tmp_path):
     # What the role writes passes the program's own check.
     path = tmp_path / "trends.json"
     path.write_text(json.dumps(data))
-    assert cli.load_settings(str(path))["prometheus_url"] == DEFAULTS["peerquest_trends_prometheus_url"]
+    assert cli.load_settings(str(path))["prometheus_url"] == "http://127.0.0.1:9590"
 
 
 def test_the_password_is_never_on_a_command_line():
