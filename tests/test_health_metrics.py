@@ -7,7 +7,7 @@ choices and answer one GROUP BY query. What is checked: who gets in, the
 content type, one gauge per configured model with every choice (0 when none)
 plus "other" for anything else, peerquest_database_up, and that no failure
 puts an exception's text or a path into the answer. The real Django answers
-on the hosts (the lead's host test scrapes it).
+on the hosts (molecule/default/tests/test_phase3.py scrapes it through Prometheus).
 """
 
 import json
