@@ -523,3 +523,19 @@ def test_performance_degradation_against_the_hourly_baseline(monitor, hours, cur
         assert alerts[0]["argv"][:2] == ["--severity", "WARNING"]
         assert f"mean operation time {current:.2f}s over 1 timed operations" in alerts[0]["stdin"]
         assert "more than 200% of the baseline 1.00s" in alerts[0]["stdin"]
+
+
+@pytest.mark.parametrize(
+    ("command", "code", "said"),
+    [("sleep 5", 124, "did not finish within 0.5 s"), (None, 127, "could not be run")],
+    ids=["hangs", "missing"],
+)
+def test_an_alert_command_that_hangs_or_is_missing_is_a_failed_send_not_a_crash(tmp_path, command, code, said):
+    monitor, _log, _calls = scratch_monitor(tmp_path, lambda log: {})
+    program = tmp_path / "alert-command"
+    if command:
+        program.write_text(f"#!/bin/sh\n{command}\n")
+        program.chmod(0o755)
+    monitor.config["alert_command"] = str(program)
+    result = monitor.send("CRITICAL", "app1:k", "text", timeout=0.5)
+    assert result.returncode == code and said in result.stderr, result

@@ -48,9 +48,18 @@ class Monitor:
         return result.returncode
 
     def send(self, severity, key, text, timeout):
-        """Run the alert command with text on its standard input; the finished process."""
+        """Run the alert command with text on its standard input; the finished process.
+
+        A command that hangs past timeout, or cannot be started, is a failed send (exit 124 or
+        127, as the shell says it), never an exception: the job logs it and carries on.
+        """
         command = [self.config["alert_command"], "--severity", severity, "--key", key]
-        return subprocess.run(command, input=text, capture_output=True, text=True, timeout=timeout, check=False)
+        try:
+            return subprocess.run(command, input=text, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(command, 124, "", f"{command[0]} did not finish within {timeout} s")
+        except OSError as exc:
+            return subprocess.CompletedProcess(command, 127, "", f"{command[0]} could not be run: {exc.strerror}")
 
     def mark_run(self, name):
         runs = self.read_state("last_run", {})
