@@ -539,3 +539,21 @@ def test_an_alert_command_that_hangs_or_is_missing_is_a_failed_send_not_a_crash(
     monitor.config["alert_command"] = str(program)
     result = monitor.send("CRITICAL", "app1:k", "text", timeout=0.5)
     assert result.returncode == code and said in result.stderr, result
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"threshold": -1}, "errors.patterns[0].threshold: must be a whole number >= 0"),
+        ({"threshold": "3"}, "errors.patterns[0].threshold: must be a whole number >= 0"),
+        ({"severity": "ERROR"}, "errors.patterns[0].severity: must be one of"),
+        ({"regex": "("}, "errors.patterns[0].regex: not a valid regular expression"),
+    ],
+)
+def test_check_config_names_a_bad_counted_pattern(change, problem):
+    from peerquest_ops.monitors import schema
+
+    item = {"name": "approval_failed", "regex": "Application approval failed", "severity": "WARNING", "threshold": 3}
+    errors = {"patterns": [dict(item, **change)], "rates": [], "error_rate": {"regex": "^ERROR "}}
+    assert schema._errors_problems(dict(errors, patterns=[item])) == []
+    assert any(p.startswith(problem) for p in schema._errors_problems(errors)), schema._errors_problems(errors)
