@@ -24,6 +24,7 @@ import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "testlib"))
 from pqtest import (  # noqa: E402
     EPHEMERAL_DIR,
+    GROUPS,
     PROJECT_DIR,
     V,
     alert_command,
@@ -204,6 +205,8 @@ def test_phase_3_is_gone_from_the_app_hosts_and_the_monitoring_host():
             assert not target.service(unit).is_running, (name, unit)
         assert not target.file(f"{values['peerquest_mtail_progs_dir']}/peerquest.mtail").exists
         assert not target.file(values["peerquest_node_exporter_textfile_dir"]).exists
+    if not GROUPS.get("peerquest_monitoring"):
+        return  # no monitoring host in this scenario
     mon, values = host("mon"), V("mon")
     for unit in ("prometheus.service", "prometheus-alertmanager.service", "prometheus-blackbox-exporter.service"):
         assert not mon.service(unit).is_running, unit

@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "testlib"))
 from pqtest import (  # noqa: E402
+    GROUPS,
     PROJECT_DIR,
     SCENARIO,
     V,
@@ -38,6 +39,9 @@ from pqtest import (  # noqa: E402
     spooled,
     wait_for,
 )
+
+if not GROUPS.get("peerquest_monitoring"):
+    pytest.skip("no monitoring host in this scenario: custom_site runs phase 3", allow_module_level=True)
 
 MON = host("mon")
 MV = V("mon")
