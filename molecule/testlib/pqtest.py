@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import testinfra
+import testinfra.backend.ssh
 import yaml
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "phase1")
@@ -107,6 +108,27 @@ _HOSTS_BY_ID = {}
 # Written by molecule/resources/connect.yml (prepare): addresses, key, known_hosts, one
 # multiplexed connection per host (a command costs milliseconds, not a podman exec).
 SSH_CONFIG = os.path.join(EPHEMERAL_DIR, "ssh", "ssh_config")
+
+
+# On a loaded machine a multiplexed SSH master now and then drops a new session before it
+# opens ("mux_client_request_session: read from master failed", then "Failed to connect to new
+# control master"): the command never ran, so it is run again on a fresh connection.
+_MUX_FAILURES = ("mux_client_request_session", "Failed to connect to new control master")
+_run_ssh = testinfra.backend.ssh.SshBackend.run_ssh
+
+
+def _run_ssh_again_after_a_mux_failure(self, command):
+    for attempt in range(4):
+        try:
+            return _run_ssh(self, command)
+        except RuntimeError as exc:
+            if attempt == 3 or not any(text in str(exc) for text in _MUX_FAILURES):
+                raise
+            time.sleep(1 + attempt)
+    raise AssertionError("unreachable")
+
+
+testinfra.backend.ssh.SshBackend.run_ssh = _run_ssh_again_after_a_mux_failure
 
 
 @functools.cache
