@@ -122,3 +122,36 @@ def send_json(handler, status, body, headers=None):
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data)
+
+
+class StubRequest:
+    """A Django request as the health views read it: headers in META."""
+
+    def __init__(self, headers=None):
+        self.META = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in (headers or {}).items()}
+
+
+class StubDatabase:
+    """django.db.connection for the health views: SELECT 1 answers, or raises .error when set."""
+
+    error = None
+
+    def cursor(self):
+        database = self
+
+        class Cursor:
+            def __enter__(self):
+                if database.error:
+                    raise database.error
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def execute(self, sql):
+                pass
+
+            def fetchone(self):
+                return (1,)
+
+        return Cursor()

@@ -17,7 +17,7 @@ import sys
 import types
 
 import pytest
-from conftest import ROLES
+from conftest import ROLES, StubDatabase, StubRequest
 
 TOKEN = "t0ken-for-the-health-endpoint"
 SECRET = "hunter2-metrics-secret"
@@ -39,33 +39,10 @@ class JsonResponse(HttpResponse):
         super().__init__(json.dumps(data), status, "application/json")
 
 
-class Request:
-    def __init__(self, headers=None):
-        self.META = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in (headers or {}).items()}
+Request = StubRequest
 
 
-class Database:
-    error = None
-
-    def cursor(self):
-        database = self
-
-        class Cursor:
-            def __enter__(self):
-                if database.error:
-                    raise database.error
-                return self
-
-            def __exit__(self, *exc):
-                return False
-
-            def execute(self, sql):
-                pass
-
-            def fetchone(self):
-                return (1,)
-
-        return Cursor()
+Database = StubDatabase
 
 
 class QuerySet:

@@ -11,7 +11,7 @@ import sys
 import types
 
 import pytest
-from conftest import ROLES
+from conftest import ROLES, StubDatabase, StubRequest
 
 SECRET = "hunter2-health-secret"
 TOKEN = "t0ken-for-the-health-endpoint"
@@ -27,33 +27,10 @@ class JsonResponse:
         self.content = json.dumps(data).encode()
 
 
-class Request:
-    def __init__(self, headers=None):
-        self.META = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in (headers or {}).items()}
+Request = StubRequest
 
 
-class FakeDatabase:
-    error = None
-
-    def cursor(self):
-        database = self
-
-        class Cursor:
-            def __enter__(self):
-                if database.error:
-                    raise database.error
-                return self
-
-            def __exit__(self, *exc):
-                return False
-
-            def execute(self, sql):
-                pass
-
-            def fetchone(self):
-                return (1,)
-
-        return Cursor()
+FakeDatabase = StubDatabase
 
 
 class FakeApps:
