@@ -54,8 +54,8 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def masked(url):
-    """Scheme, host and port only: the path and query of a webhook URL are its password."""
+def origin(url):
+    """scheme://host:port of a URL, or "(invalid URL)": never its path, query or a password in it."""
     try:
         parts = urllib.parse.urlsplit(url)
         host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
@@ -64,7 +64,13 @@ def masked(url):
         return "(invalid URL)"
     if not parts.scheme or not host:
         return "(invalid URL)"
-    return f"{parts.scheme}://{host}{port}/..."
+    return f"{parts.scheme}://{host}{port}"
+
+
+def masked(url):
+    """Scheme, host and port only: the path and query of a webhook URL are its password."""
+    shown = origin(url)
+    return shown if shown == "(invalid URL)" else f"{shown}/..."
 
 
 def status_text(status):

@@ -34,14 +34,13 @@ import hashlib
 import os
 import socket
 import time
-import urllib.parse
 
 from peerquest_ops.alerting.channels.base import DeliveryError
 from peerquest_ops.alerting.message import first_line, truncate
 from peerquest_ops.alerting.output import PROGRAM, warn
 from peerquest_ops.alerting.schema import alertmanager_insecure
 from peerquest_ops.core.config import scrub
-from peerquest_ops.core.http import HttpError, fetch, status_text
+from peerquest_ops.core.http import HttpError, fetch, origin, status_text
 from peerquest_ops.core.state import fsync_dir, read_json, write_json
 from peerquest_ops.core.timefmt import iso_utc
 
@@ -66,13 +65,7 @@ def instance(config):
 
 def address(url):
     """scheme://host:port of a URL, as printed (never a password written into it)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "(invalid URL)"
-    return f"{parts.scheme}://{host}{port}"
+    return origin(url)
 
 
 def payload(delivery, config, now=None):
