@@ -155,3 +155,20 @@ class StubDatabase:
                 return (1,)
 
         return Cursor()
+
+
+def local_playbook(playbook, extra_vars):
+    """ansible-playbook on this machine (local connection, the virtualenv's Python) with extra_vars,
+    a JSON string or "@file"."""
+    return [
+        str(VENV_BIN / "ansible-playbook"),
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={VENV_BIN / 'python'}",
+        "-e",
+        extra_vars,
+        str(playbook),
+    ]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROLES, ROOT, VENV_BIN, run
+from conftest import ROLES, ROOT, local_playbook, run
 
 SECRET = "s3cret-Value-42"
 
@@ -51,18 +51,7 @@ def _play(tmp_path, debug):
     path = tmp_path / "play.yml"
     path.write_text(yaml.safe_dump(play))
     return run(
-        [
-            str(VENV_BIN / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"ansible_python_interpreter={VENV_BIN / 'python'}",
-            "-e",
-            json.dumps({"peerquest_app_debug_checks": debug}),
-            str(path),
-        ],
+        local_playbook(path, json.dumps({"peerquest_app_debug_checks": debug})),
         env={**_env(), "ANSIBLE_ROLES_PATH": str(ROLES)},
         cwd=ROOT,
     )

@@ -13,7 +13,7 @@ import re
 import jinja2
 import pytest
 import yaml
-from conftest import ROLES, ROOT, VENV_BIN, run
+from conftest import ROLES, ROOT, local_playbook, run
 
 ROLE = ROLES / "peerquest_runbook"
 TEMPLATE = ROOT / "templates" / "runbook.html.j2"
@@ -256,18 +256,7 @@ def test_the_role_writes_the_page(tmp_path, ansible_env):
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
     (tmp_path / "vars.json").write_text(json.dumps(values))
     done = run(
-        [
-            str(VENV_BIN / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"ansible_python_interpreter={VENV_BIN / 'python'}",
-            "-e",
-            f"@{tmp_path / 'vars.json'}",
-            str(tmp_path / "play.yml"),
-        ],
+        local_playbook(tmp_path / "play.yml", f"@{tmp_path / 'vars.json'}"),
         env={**ansible_env, "ANSIBLE_ROLES_PATH": str(ROLES)},
         cwd=ROOT,
     )
