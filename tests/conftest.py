@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,33 @@ def local_playbook(playbook, extra_vars):
         extra_vars,
         str(playbook),
     ]
+
+
+def stub_module(name, **attrs):
+    """A module object holding attrs, for sys.modules."""
+    module = types.ModuleType(name)
+    module.__dict__.update(attrs)
+    return module
+
+
+def stub_django(monkeypatch, database, registry, http, **more):
+    """A tiny Django for the health app's modules (connection, apps, http, the view decorators,
+    plus more={module: attrs}), and peerquest_health and peerquest_logging imported afresh from the roles."""
+    identity = lambda view: view  # noqa: E731
+    modules = {
+        "django": {},
+        "django.apps": {"apps": registry},
+        "django.db": {"connection": database},
+        "django.http": http,
+        "django.views": {},
+        "django.views.decorators": {},
+        "django.views.decorators.cache": {"never_cache": identity},
+        "django.views.decorators.http": {"require_GET": identity},
+        **more,
+    }
+    for name, attrs in modules.items():
+        monkeypatch.setitem(sys.modules, name, stub_module(name, **attrs))
+    for files in (ROLES / "peerquest_health" / "files", ROLES / "peerquest_logging" / "files"):
+        monkeypatch.syspath_prepend(str(files))
+    for name in [m for m in sys.modules if m.split(".")[0] in ("peerquest_health", "peerquest_logging")]:
+        monkeypatch.delitem(sys.modules, name)

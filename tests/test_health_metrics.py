@@ -17,7 +17,7 @@ import sys
 import types
 
 import pytest
-from conftest import ROLES, StubDatabase, StubRequest
+from conftest import ROLES, StubDatabase, StubRequest, stub_django, stub_module
 
 TOKEN = "t0ken-for-the-health-endpoint"
 SECRET = "hunter2-metrics-secret"
@@ -97,35 +97,19 @@ class Registry:
         return self.models[label]
 
 
-def _module(name, **attrs):
-    module = types.ModuleType(name)
-    module.__dict__.update(attrs)
-    return module
-
-
 @pytest.fixture
 def app(monkeypatch, tmp_path):
     database, registry = Database(), Registry()
-    identity = lambda view: view  # noqa: E731
-    for name, attrs in {
-        "django": {},
-        "django.apps": {"apps": registry},
-        "django.db": {"connection": database},
-        "django.db.models": {"Count": lambda field: ("Count", field)},
-        "django.http": {"JsonResponse": JsonResponse, "HttpResponse": HttpResponse},
-        "django.views": {},
-        "django.views.decorators": {},
-        "django.views.decorators.cache": {"never_cache": identity},
-        "django.views.decorators.http": {"require_GET": identity},
-    }.items():
-        monkeypatch.setitem(sys.modules, name, _module(name, **attrs))
-    for files in (ROLES / "peerquest_health" / "files", ROLES / "peerquest_logging" / "files"):
-        monkeypatch.syspath_prepend(str(files))
-    for name in [m for m in sys.modules if m.split(".")[0] in ("peerquest_health", "peerquest_logging")]:
-        monkeypatch.delitem(sys.modules, name)
+    stub_django(
+        monkeypatch,
+        database,
+        registry,
+        {"JsonResponse": JsonResponse, "HttpResponse": HttpResponse},
+        **{"django.db.models": {"Count": lambda field: ("Count", field)}},
+    )
     config_path = tmp_path / "health.json"
     monkeypatch.setitem(
-        sys.modules, "peerquest_health.deployed", _module("peerquest_health.deployed", CONFIG_PATH=str(config_path))
+        sys.modules, "peerquest_health.deployed", stub_module("peerquest_health.deployed", CONFIG_PATH=str(config_path))
     )
     conf = {
         "token": TOKEN,

@@ -11,7 +11,7 @@ import sys
 import types
 
 import pytest
-from conftest import ROLES, StubDatabase, StubRequest
+from conftest import StubDatabase, StubRequest, stub_django, stub_module
 
 SECRET = "hunter2-health-secret"
 TOKEN = "t0ken-for-the-health-endpoint"
@@ -42,37 +42,16 @@ class FakeApps:
         return types.SimpleNamespace(objects=types.SimpleNamespace(count=lambda: 3))
 
 
-def _module(name, **attrs):
-    module = types.ModuleType(name)
-    module.__dict__.update(attrs)
-    return module
-
-
 @pytest.fixture
 def django_stub(monkeypatch):
     database, registry = FakeDatabase(), FakeApps()
-    identity = lambda view: view  # noqa: E731
-    for name, attrs in {
-        "django": {},
-        "django.apps": {"apps": registry},
-        "django.db": {"connection": database},
-        "django.http": {"JsonResponse": JsonResponse},
-        "django.views": {},
-        "django.views.decorators": {},
-        "django.views.decorators.cache": {"never_cache": identity},
-        "django.views.decorators.http": {"require_GET": identity},
-    }.items():
-        monkeypatch.setitem(sys.modules, name, _module(name, **attrs))
+    stub_django(monkeypatch, database, registry, {"JsonResponse": JsonResponse})
     return database, registry
 
 
 @pytest.fixture
 def health(django_stub, monkeypatch, tmp_path):
     """(views module, settings dict to edit, the fake database, the fake app registry)."""
-    for files in (ROLES / "peerquest_health" / "files", ROLES / "peerquest_logging" / "files"):
-        monkeypatch.syspath_prepend(str(files))
-    for name in [m for m in sys.modules if m.split(".")[0] in ("peerquest_health", "peerquest_logging")]:
-        monkeypatch.delitem(sys.modules, name)
     log_dir = tmp_path / "log"
     log_dir.mkdir()
     conf = {
@@ -87,7 +66,7 @@ def health(django_stub, monkeypatch, tmp_path):
     }
     config_path = tmp_path / "health.json"
     monkeypatch.setitem(
-        sys.modules, "peerquest_health.deployed", _module("peerquest_health.deployed", CONFIG_PATH=str(config_path))
+        sys.modules, "peerquest_health.deployed", stub_module("peerquest_health.deployed", CONFIG_PATH=str(config_path))
     )
     import peerquest_health.views as views
 
