@@ -9,6 +9,7 @@ from peerquest_ops.metrics import figures
 from peerquest_ops.monitors.dbwatch import db_pass
 from peerquest_ops.monitors.follow import follower_alive, stand_in_for_follower
 from peerquest_ops.monitors.runtime import log
+from peerquest_ops.monitors.sampling import Budget
 from peerquest_ops.monitors.scan import compile_rules, empty_state, scan
 from peerquest_ops.monitors.windows import above_baseline, failure_rate, update_baseline, window_count
 
@@ -65,6 +66,14 @@ def _error_rate(monitor, state, spec, current, minutes, now, fired):
     state["baselines"][ERROR_RATE] = update_baseline(baseline, current, now)
 
 
+def _budget(monitor):
+    """The run's CPU budget, sparing every line the follower's patterns match; None without one."""
+    budget_ms = monitor.config.get("cpu_budget_ms")
+    if budget_ms is None:
+        return None
+    return Budget("errors", budget_ms, compile_rules(monitor.config.get("follow", {}).get("patterns", [])))
+
+
 def run_errors(monitor, now=None):
     cfg = monitor.config["errors"]
     now = now or time.time()
@@ -75,7 +84,9 @@ def run_errors(monitor, now=None):
         db_pass(monitor, now)  # database failures, the follower's when it runs
     rules = _rules(cfg)
     state = monitor.read_state("errors", empty_state())
-    total = scan(state, cfg["log_file"], rules, now, max(window, 86400))
+    # A first run reads the window, found by time; a backlog over the CPU budget is sampled (sampling.py).
+    budget = _budget(monitor)
+    total = scan(state, cfg["log_file"], rules, now, max(window, 86400), since=now - window, budget=budget)
     counts = {name: window_count(state["buckets"][name], now, window) for name in rules}
     monitor.figures += figures.patterns(cfg["patterns"], counts)
     fired = []

@@ -52,8 +52,8 @@ def _alert_line(monitor, cfg, rules, line):
     """Alert line once per matching pattern; whether any did."""
     alerted = False
     entry = parse(line)
-    for name, regex in rules.items():
-        if regex.search(entry.text):
+    for name, rule in rules.items():
+        if rule.regex.search(entry.text):
             # Without level, time and pid (or logger), so the key dedups on what happened.
             text = entry.body[:500]
             monitor.alert(cfg["severity"], f"follow:{name}:{text[:120]}", f"{text}\n(in {cfg['log_file']})")

@@ -1,0 +1,245 @@
+"""The scanner over bytes gives the answer of line-by-line reading; a first run starts at its window by time;
+a run over its CPU budget samples, keeps every CRITICAL line and says so."""
+
+import json
+import random
+import re
+import time
+
+import pytest
+from peerquest_ops.monitors import chunks, scan, timeseek
+from peerquest_ops.monitors.rules import Rule
+from peerquest_ops.monitors.sampling import Budget
+from peerquest_ops.monitors.windows import add_event, window_count
+
+NOW = time.mktime(time.strptime("2026-11-28 14:00:00", "%Y-%m-%d %H:%M:%S"))
+
+# The default rules (roles/peerquest_monitors/defaults) and rules that exercise each strategy.
+RULES = {
+    "critical": r"^(?!CRITICAL ).*CRITICAL:",
+    "approval_failed": "Application approval failed",
+    "approved": "Application approved",
+    "error_rate": "^(ERROR|CRITICAL) ",
+    "follow": "^CRITICAL ",
+    "ends": r"failed$",
+    "unicode": "Zürich",
+    "word": r"\bquest \d+\b",
+    "nocase": "(?i)TIMEOUT",
+    "dotted": "a.b",
+    "class": r"user [0-9]+ gone",
+    "any": r"fee .{4}x",
+}
+
+
+def stamp(when, zone=""):
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) + f",{random.randrange(1000):03d}" + zone
+
+
+def text(level, when, message, zone=""):
+    return f"{level} {stamp(when, zone)} views 4242 140 {message}"
+
+
+def json_line(level, when, message):
+    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(when)), "level": level}
+    return json.dumps(record | {"logger": "quests", "message": message})
+
+
+MESSAGES = [
+    "Application approved for quest 12",
+    "Application approval failed for quest 12",
+    "CRITICAL: payment ledger out of sync",
+    "Quest assigned to user 7",
+    "request to Zürich timed out",
+    "TimeOut while talking to the bank",
+    "axb and a-b",
+    "user 42 gone",
+    "approval failed",
+    "quest 77 archived",
+    "xxxxxx",
+    "ends with x",
+    "fee ü€€€x",
+]
+
+
+def random_log(seed, count=3000):
+    """Lines of both formats, tracebacks, zones, odd seconds, non-ASCII and broken UTF-8, in time order."""
+    rng = random.Random(seed)
+    random.seed(seed)
+    out = []
+    when = NOW - 2 * 3600
+    for _ in range(count):
+        when += rng.random() * 5
+        level = rng.choice(["INFO", "INFO", "WARNING", "ERROR", "CRITICAL"])
+        message = rng.choice(MESSAGES)
+        kind = rng.random()
+        if kind < 0.1:
+            out.append(json_line(level, when, message).encode())
+        elif kind < 0.15:
+            out.append(b"Traceback (most recent call last):")
+            out.append(f"  ValueError: {message}".encode())
+        elif kind < 0.2:
+            out.append(text(level, when, message, rng.choice(["+1300", "-06:00", "Z"])).encode())
+        elif kind < 0.21:
+            out.append(text(level, when, message).replace(":", ":6", 2).encode())  # no valid time
+        elif kind < 0.22:
+            line = text(level, when, message)
+            out.append((line[: len(level) + 18] + "60" + line[len(level) + 20 :]).encode())  # a leap second
+        elif kind < 0.24:
+            out.append(text(level, when, message).encode() + b" \xff\xfe broken")
+        else:
+            out.append(text(level, when, message).encode())
+    return b"\n".join(out) + b"\n"
+
+
+def reference(data, rules, now):
+    """What the line-by-line reading counts: every line decoded and searched (chunks.count_line)."""
+    buckets = {name: {} for name in rules}
+    for line in data.decode("utf-8", "replace").splitlines():
+        chunks.count_line(line, rules, lambda name, when, n: add_event(buckets[name], when, n), now)
+    return buckets
+
+
+def fast(data, rules, now):
+    buckets = {name: {} for name in rules}
+    chunks.count_chunk(data, rules, lambda name, when, n: add_event(buckets[name], when, n), now)
+    return buckets
+
+
+def compiled():
+    return {name: Rule(name, re.compile(regex)) for name, regex in RULES.items()}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_counts_over_bytes_equal_line_by_line_reading(seed):
+    rules = compiled()
+    data = random_log(seed)
+    assert fast(data, rules, NOW) == reference(data, rules, NOW)
+
+
+def test_each_strategy_is_used_and_matches():
+    rules = compiled()
+    assert rules["approval_failed"].counter is not None  # a literal first: counted by the engine
+    assert rules["error_rate"].counter is not None  # ^ anchored: searched from newline to newline
+    assert rules["critical"].counter is None and rules["critical"].finder.pattern == b"CRITICAL:"
+    assert rules["word"].counter is None and rules["word"].finder is not None  # \b, \d are Unicode in text
+    assert rules["nocase"].counter is None and rules["nocase"].finder is None  # read line by line
+    assert rules["unicode"].counter is None and rules["unicode"].finder.pattern == "Zürich".encode()
+
+
+def test_a_match_never_spans_two_lines():
+    rules = {name: Rule(name, re.compile(regex)) for name, regex in {"a": "approval failed$", "b": "^x.*y"}.items()}
+    data = f"{text('INFO', NOW, 'approval')}\nfailed now\nx\ny\n".encode()
+    counted = fast(data, rules, NOW)
+    assert counted == reference(data, rules, NOW) == {"a": {}, "b": {}}
+
+
+def test_a_carriage_return_is_read_as_splitlines_reads_it():
+    rules = compiled()
+    data = f"{text('ERROR', NOW, 'Application approval failed')}\r\n{text('INFO', NOW, 'x')}\rCRITICAL y\n".encode()
+    assert fast(data, rules, NOW) == reference(data, rules, NOW)
+
+
+def test_scan_of_a_file_equals_the_reference_across_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "CHUNK", 4096)
+    monkeypatch.setattr(scan.read_new_chunk, "__defaults__", (4096,))
+    data = random_log(7, 2000)
+    log = tmp_path / "django.log"
+    log.write_bytes(data)
+    state = scan.empty_state()
+    total = scan.scan(state, str(log), {n: re.compile(r) for n, r in RULES.items()}, NOW, 86400)
+    assert total == data.count(b"\n")
+    assert state["buckets"] == reference(data, compiled(), NOW)
+    assert state["position"]["offset"] == len(data)
+
+
+# ------------------------------------------------------------------ first run
+
+
+def timed_log(path, old_lines, recent_lines, old_junk=False):
+    """old_lines three hours old (or lines no reader could count), then recent_lines in the last 50 minutes."""
+    with open(path, "wb") as handle:
+        for i in range(old_lines):
+            if old_junk:
+                handle.write(b"\x00" * 80 + b"\n")
+            else:
+                handle.write(text("ERROR", NOW - 3 * 3600 + i * 0.01, "Application approval failed").encode() + b"\n")
+        for i in range(recent_lines):
+            when = NOW - 3000 + i * 3000 / recent_lines
+            message = MESSAGES[i % len(MESSAGES)]
+            line = json_line("ERROR", when, message) if i % 10 == 0 else text("ERROR", when, message)
+            handle.write(line.encode() + b"\n")
+
+
+@pytest.mark.parametrize("junk", [False, True])
+def test_a_first_run_starts_at_the_window_found_by_time(tmp_path, junk):
+    log = tmp_path / "django.log"
+    timed_log(log, 20000, 500, old_junk=junk)
+    rules = {n: re.compile(r) for n, r in RULES.items()}
+    full, seek = scan.empty_state(), scan.empty_state()
+    scan.scan(full, str(log), rules, NOW, 86400)
+    read = scan.scan(seek, str(log), rules, NOW, 86400, since=NOW - 3600)
+    assert read == 500  # the old part was skipped, not read
+    for name in rules:
+        assert window_count(seek["buckets"][name], NOW, 3600) == window_count(full["buckets"][name], NOW, 3600)
+    assert seek["position"] == full["position"]
+
+
+def test_the_window_start_is_the_first_line_at_or_after_since(tmp_path):
+    log = tmp_path / "django.log"
+    lines = [text("INFO", NOW - 7200 + i, "x").encode() for i in range(7200)]
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    offset = timeseek.offset_at(str(log), NOW - 3600)
+    assert log.read_bytes()[offset:].split(b"\n", 1)[0] == lines[3600]
+    assert timeseek.offset_at(str(log), NOW + 60) == log.stat().st_size  # nothing in the window
+    assert timeseek.offset_at(str(log), 0) == 0
+
+
+# ------------------------------------------------------------------ sampling
+
+
+def busy_log(path, count=60000, criticals=37):
+    """A busy backlog with a few CRITICAL records spread through it."""
+    step = count // criticals
+    with open(path, "wb") as handle:
+        for i in range(count):
+            when = NOW - 600 + i * 590 / count
+            if i % step == 3 and i // step < criticals:
+                line = text("CRITICAL", when, f"CRITICAL: ledger {i} gone")
+            else:
+                line = text("INFO", when, MESSAGES[i % 4])
+            handle.write(line.encode() + b"\n")
+
+
+def run_with_budget(tmp_path, budget_ms):
+    log = tmp_path / "django.log"
+    if not log.exists():
+        busy_log(log)
+    state = scan.empty_state()
+    follow = {"follow": Rule("follow", re.compile("^CRITICAL "))}
+    budget = Budget("errors", budget_ms, follow, scan.backlog(str(log), {}))
+    rules = {n: re.compile(r) for n, r in RULES.items()}
+    scan.scan(state, str(log), rules, NOW, 86400, budget=budget)
+    return state, budget
+
+
+def total(state, name):
+    return sum(state["buckets"][name].values())
+
+
+def test_over_budget_every_critical_line_is_counted_and_the_rest_sampled(tmp_path, capsys):
+    state, budget = run_with_budget(tmp_path, 0)
+    assert budget.fraction is not None and budget.fraction < 0.5
+    assert total(state, "follow") == 37  # every CRITICAL line, none sampled away
+    full, _ = run_with_budget(tmp_path, 60_000)
+    assert total(full, "follow") == 37
+    # The rest is an estimate, scaled: within 10 % of the full count, not the sample's own count.
+    assert abs(total(state, "approved") - total(full, "approved")) < 0.1 * total(full, "approved")
+    [line] = [x for x in capsys.readouterr().out.splitlines() if "CPU budget" in x]
+    assert "WARNING errors: backlog of" in line and "sampled" in line and "37 lines matching" in line
+
+
+def test_the_budget_decides(tmp_path, capsys):
+    _, tight = run_with_budget(tmp_path, 0)
+    _, loose = run_with_budget(tmp_path, 60_000)
+    assert tight.fraction is not None and loose.fraction is None
+    assert capsys.readouterr().out.count("CPU budget") == 1  # said once, by the run that sampled
