@@ -19,7 +19,7 @@ import calendar
 import json
 import re
 import time
-from datetime import datetime
+from datetime import date, datetime
 
 # "LEVEL 2026-11-28 06:10:11,123+1300 ..." as written by the verbose and standard formatters.
 LINE_TIME = re.compile(r"^\S+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:[,.]\d+)?([+-]\d\d:?\d\d|Z)?")
@@ -27,14 +27,27 @@ LINE_TIME = re.compile(r"^\S+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:[,.]\d+)?([+-]\
 TEXT_PREFIX = re.compile(r"^\S+ \S+ \S+ (\S+ \d+ \d+ )?")
 
 
+def _fields(stamp):
+    """time.strptime(stamp, "%Y-%m-%d %H:%M:%S") without its cost (importing _strptime takes a
+    scheduled job's run milliseconds): the same fields, None where strptime refuses the stamp."""
+    year, month, day = int(stamp[0:4]), int(stamp[5:7]), int(stamp[8:10])
+    hour, minute, second = int(stamp[11:13]), int(stamp[14:16]), int(stamp[17:19])
+    try:
+        date(year, month, day)
+    except ValueError:
+        return None
+    if hour > 23 or minute > 59 or second > 61:
+        return None
+    return (year, month, day, hour, minute, second, 0, 0, -1)
+
+
 def text_time(line, default):
     """Epoch seconds of a text line's stamp; one without a UTC offset is the host's local time."""
     match = LINE_TIME.match(line)
     if not match:
         return default
-    try:
-        fields = time.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")
-    except ValueError:
+    fields = _fields(match.group(1))
+    if fields is None:
         return default
     zone = match.group(2)
     if not zone:
