@@ -77,9 +77,7 @@ RATE = {
     "min_events": 20,
     "severity": "WARNING",
 }
-DEPLOYING_PLAYS = ("PLAY [Phase 1 - basic monitoring]", "PLAY [Phase 2 - automated monitoring]")
-# The roles only phase 2 deploys; their cases run playbooks/phase2.yml.
-PHASE2_ONLY = {"peerquest_monitors"}
+DEPLOYING_PLAYS = ("PLAY [Phase 1 - ", "PLAY [Phase 2 - ", "PLAY [Phase 3 - ")
 
 
 def spec(role):
@@ -1145,9 +1143,7 @@ class Outcome:
 def run_cases(workdir, recording_env, cases, playbook):
     """Run the preflight of `playbook` once, one inventory host (this machine) per case with its overrides.
 
-    Every host runs the same tasks in step, so cases that target the same task can share a run: each host
-    fails that task with its own value, and the play stops after it (any_errors_fatal). A case that passed
-    its check, or failed an earlier one, shows up as a missing record on its host.
+    A case that passed its check, or failed an earlier one, shows up as a missing record on its host.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     hosts = {f"case{index}": name for index, name in enumerate(cases)}
@@ -1172,7 +1168,7 @@ def run_cases(workdir, recording_env, cases, playbook):
             "--check",
             "--tags",
             "preflight",
-            str(ROOT / "playbooks" / playbook),
+            str(ROOT / playbook),
         ],
         cwd=ROOT,
         env=dict(recording_env, PQ_FAILURES_FILE=str(failures)),
@@ -1185,16 +1181,28 @@ def run_cases(workdir, recording_env, cases, playbook):
     }
 
 
-def playbook_of(check):
-    return "phase2.yml" if check.role in PHASE2_ONLY else "phase1.yml"
-
-
-HOSTS_PER_RUN = 8
+HOSTS_PER_RUN = 10
 
 
 @pytest.fixture(scope="session")
-def outcomes(request, recording_env, tmp_path_factory):
-    """Run every selected case: cases that target the same task share runs of up to HOSTS_PER_RUN hosts."""
+def cases_playbook(tmp_path_factory):
+    """playbooks/preflight.yml as it is, except that a failed host does not stop the others.
+
+    Each case's host then stops at its own first failed check while the other hosts go on, so
+    cases of any checks share a run. That every host stops with the first (any_errors_fatal),
+    and that no deploying play starts, is tested on the real playbooks below.
+    """
+    directory = tmp_path_factory.mktemp("preflight-playbook")
+    text = (ROOT / "playbooks" / "preflight.yml").read_text()
+    assert text.count("any_errors_fatal: true") == 1
+    (directory / "preflight.yml").write_text(text.replace("any_errors_fatal: true", "any_errors_fatal: false"))
+    (directory / "vars").symlink_to(ROOT / "playbooks" / "vars")  # vars_files are relative to the playbook
+    return str(directory / "preflight.yml")
+
+
+@pytest.fixture(scope="session")
+def outcomes(request, recording_env, tmp_path_factory, cases_playbook):
+    """Run every selected case, a host each, HOSTS_PER_RUN hosts a run, two runs at a time (two cores)."""
     selected = sorted(
         {
             item.callspec.params["case"]
@@ -1202,22 +1210,17 @@ def outcomes(request, recording_env, tmp_path_factory):
             if getattr(item, "originalname", "") == "test_bad_value_stops_before_any_change"
         }
     )
-    runs = {}
-    for name in selected:
-        check = resolve(CASES[name][0])
-        runs.setdefault((playbook_of(check), check.task_id), {})[name] = CASES[name][1]
-    # A run's cost grows with hosts x tasks in ansible's main process: small runs, two at a time (two cores).
+    # A run's cost grows with hosts x tasks in ansible's main process: small runs.
     chunks = [
-        (playbook, dict(list(cases.items())[start : start + HOSTS_PER_RUN]))
-        for (playbook, _), cases in sorted(runs.items())
-        for start in range(0, len(cases), HOSTS_PER_RUN)
+        {name: CASES[name][1] for name in selected[start : start + HOSTS_PER_RUN]}
+        for start in range(0, len(selected), HOSTS_PER_RUN)
     ]
     workdir = tmp_path_factory.mktemp("preflight-cases")
     results = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
         jobs = [
-            pool.submit(run_cases, workdir / f"run{index}", recording_env, cases, playbook)
-            for index, (playbook, cases) in enumerate(chunks)
+            pool.submit(run_cases, workdir / f"run{index}", recording_env, cases, cases_playbook)
+            for index, cases in enumerate(chunks)
         ]
         for job in jobs:
             results.update(job.result())
@@ -1245,8 +1248,6 @@ def test_bad_value_stops_before_any_change(case, outcomes):
     assert expected in messages, messages
     assert names_a_changed_variable(messages, overrides), messages
     assert expected in outcome.output, outcome.output
-    for play in DEPLOYING_PLAYS:
-        assert play not in outcome.output, "the deploying play started"
     assert LEAK not in outcome.output
 
 
@@ -1268,22 +1269,35 @@ def test_the_check_list_sees_every_kind_of_check():
 
 
 def test_one_bad_host_stops_every_host(tmp_path, recording_env):
-    """A run with one wrong host and one right one changes neither: the shared runs above rely on it too."""
+    """A run with one wrong host and one right one changes neither (any_errors_fatal)."""
     target, overrides, expected = CASES["monitors: negative max_percent"]
-    outcome = run_cases(tmp_path, recording_env, {"bad": overrides, "good": {}}, "phase2.yml")
+    outcome = run_cases(tmp_path, recording_env, {"bad": overrides, "good": {}}, "playbooks/phase2.yml")
     assert outcome["bad"].returncode != 0 and expected in outcome["bad"].output
     assert any(resolve(target).matches(record) for record in outcome["bad"].records)
     assert outcome["good"].records == []
     assert "PLAY RECAP" in outcome["good"].output and DEPLOYING_PLAYS[1] not in outcome["good"].output
 
 
-def test_a_later_phase_value_stops_phase1_too(tmp_path, recording_env):
+# Each playbook a site runs, and a value of another phase than the ones it deploys.
+PLAYBOOK_CASES = {
+    "site.yml": "monitors: negative max_percent",
+    "playbooks/phase1.yml": "monitors: negative max_percent",
+    "playbooks/phase2.yml": "health: short token",
+    "playbooks/phase3.yml": "logging: unknown log format",
+}
+
+
+@pytest.mark.parametrize("playbook", sorted(PLAYBOOK_CASES))
+def test_every_playbook_refuses_a_bad_value_of_any_phase_before_deploying(playbook, tmp_path, recording_env):
     """playbooks/preflight.yml checks every phase's roles before any host changes, whatever phase runs."""
-    target, overrides, expected = CASES["monitors: negative max_percent"]
-    outcome = run_cases(tmp_path, recording_env, {"case": overrides}, "phase1.yml")["case"]
+    target, overrides, expected = CASES[PLAYBOOK_CASES[playbook]]
+    outcome = run_cases(tmp_path, recording_env, {"case": overrides}, playbook)["case"]
     assert outcome.returncode != 0, outcome.output
     assert any(resolve(target).matches(record) for record in outcome.records), outcome.all_records
-    assert expected in outcome.output and DEPLOYING_PLAYS[0] not in outcome.output, outcome.output
+    assert expected in outcome.output, outcome.output
+    assert "PLAY RECAP" in outcome.output, outcome.output
+    for play in DEPLOYING_PLAYS:
+        assert play not in outcome.output, outcome.output
 
 
 VALID = {
@@ -1338,7 +1352,7 @@ VALID = {
 @pytest.fixture(scope="session")
 def valid_outcomes(recording_env, tmp_path_factory):
     """All valid cases in one run, a host each: the run passes only if every host passes."""
-    return run_cases(tmp_path_factory.mktemp("preflight-valid"), recording_env, VALID, "phase1.yml")
+    return run_cases(tmp_path_factory.mktemp("preflight-valid"), recording_env, VALID, "playbooks/phase1.yml")
 
 
 @pytest.mark.parametrize("case", sorted(VALID))
