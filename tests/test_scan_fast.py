@@ -5,9 +5,10 @@ import json
 import random
 import re
 import time
+from pathlib import Path
 
 import pytest
-from peerquest_ops.monitors import chunks, scan, timeseek
+from peerquest_ops.monitors import chunks, errors, follow, scan, timeseek
 from peerquest_ops.monitors.rules import Rule
 from peerquest_ops.monitors.sampling import Budget
 from peerquest_ops.monitors.windows import add_event, window_count
@@ -197,16 +198,16 @@ def test_the_window_start_is_the_first_line_at_or_after_since(tmp_path):
 # ------------------------------------------------------------------ sampling
 
 
-def busy_log(path, count=60000, criticals=37):
-    """A busy backlog with a few CRITICAL records spread through it."""
+def busy_log(path, count=60000, criticals=37, level="CRITICAL"):
+    """A busy backlog with a few "CRITICAL:" records (of level) spread through it."""
     step = count // criticals
     with open(path, "wb") as handle:
         for i in range(count):
             when = NOW - 600 + i * 590 / count
             if i % step == 3 and i // step < criticals:
-                line = text("CRITICAL", when, f"CRITICAL: ledger {i} gone")
+                line = text(level, when, f"CRITICAL: ledger {i} gone")
             else:
-                line = text("INFO", when, MESSAGES[i % 4])
+                line = text("INFO", when, MESSAGES[(0, 1, 3, 6)[i % 4]])
             handle.write(line.encode() + b"\n")
 
 
@@ -243,3 +244,100 @@ def test_the_budget_decides(tmp_path, capsys):
     _, loose = run_with_budget(tmp_path, 60_000)
     assert tight.fraction is not None and loose.fraction is None
     assert capsys.readouterr().out.count("CPU budget") == 1  # said once, by the run that sampled
+
+
+# ------------------------------------------------------------ the follower in a storm
+
+
+@pytest.fixture
+def storm_follower(tmp_path):
+    from conftest import enable_follower, scratch_monitor
+
+    m, _log, calls = scratch_monitor(tmp_path, lambda log: {})
+    critical = enable_follower(m, tmp_path)
+    follow.follow_pass(m)  # starts at the end
+    return m, critical, calls
+
+
+def critical_lines(path, count, message="Payment ledger write failed"):
+    with open(path, "a", encoding="utf-8") as handle:
+        for i in range(count):
+            handle.write(text("CRITICAL", time.time(), message if i % 50 else "Disk full on /srv") + "\n")
+
+
+def test_a_storm_runs_one_alert_command_per_key_and_window_and_the_next_one_says_how_many(storm_follower, capsys):
+    m, critical, calls = storm_follower
+    m.config["follow"]["hold_seconds"] = 3600
+    critical_lines(critical, 500)
+    follow.follow_pass(m)
+    sent = [c["argv"][c["argv"].index("--key") + 1] for c in calls()]
+    assert sorted(sent) == [
+        "app1:follow:critical:Disk full on /srv",
+        "app1:follow:critical:Payment ledger write failed",
+    ]
+    assert "489 repeats of follow:critical:Payment ledger write failed held back" in capsys.readouterr().out
+    # The window is over: the next line of the kind goes out and says how many were held back.
+    state = json.loads((Path(m.state_dir) / "follow.json").read_text())
+    for record in state["held"].values():
+        record["sent"] -= 3600
+    (Path(m.state_dir) / "follow.json").write_text(json.dumps(state))
+    critical_lines(critical, 2)
+    follow.follow_pass(m)
+    after = {c["argv"][3]: c["stdin"] for c in calls()[2:]}
+    assert "(489 more like it since" in after["app1:follow:critical:Payment ledger write failed"]
+    assert "(9 more like it since" in after["app1:follow:critical:Disk full on /srv"]
+    assert len(calls()) == 4
+
+
+def test_without_a_hold_every_line_is_alerted(storm_follower):
+    m, critical, calls = storm_follower
+    m.config["follow"]["hold_seconds"] = 0
+    critical_lines(critical, 20)
+    follow.follow_pass(m)
+    assert len(calls()) == 20
+
+
+def test_over_budget_the_errors_job_loses_no_critical_line(tmp_path, capsys):
+    """End to end: the errors job with a budget of 0 ms samples, and every CRITICAL: line still alerts."""
+    from conftest import scratch_monitor
+
+    patterns = [
+        {
+            "name": "critical",
+            "label": "CRITICAL:",
+            "regex": "^(?!CRITICAL ).*CRITICAL:",
+            "severity": "CRITICAL",
+            "threshold": 36,
+        }
+    ]
+    m, log, calls = scratch_monitor(
+        tmp_path,
+        lambda log: {
+            "errors": {
+                "log_file": log,
+                "window_seconds": 3600,
+                "patterns": patterns,
+                "rates": [],
+                "error_rate": {
+                    "regex": "^(ERROR|CRITICAL) ",
+                    "increase_percent": 50,
+                    "min_samples": 3,
+                    "min_events": 5,
+                    "severity": "WARNING",
+                },
+            },
+            "follow": {"enabled": False, "patterns": [{"name": "critical", "regex": "CRITICAL:"}]},
+        },
+    )
+    busy_log(log, level="ERROR")
+    for budget_ms, sampled in ((0, True), (60_000, False)):
+        m.config["cpu_budget_ms"] = budget_ms
+        (Path(m.state_dir) / "errors.json").unlink(missing_ok=True)
+        capsys.readouterr()
+        errors.run_errors(m, now=NOW)
+        assert ("CPU budget" in capsys.readouterr().out) is sampled
+        # 37 CRITICAL: lines against a threshold of 36: not one may be sampled away.
+        counted = json.loads((Path(m.state_dir) / "errors.json").read_text())["buckets"]["critical"]
+        assert sum(counted.values()) == 37, budget_ms  # exact, not an estimate scaled from a sample
+        fired = [c for c in calls() if "app1:errors:critical" in c["argv"]]
+        assert len(fired) == (1 if sampled else 2), budget_ms
