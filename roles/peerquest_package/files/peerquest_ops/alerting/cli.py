@@ -1,6 +1,7 @@
 """Send a PeerQuest alert to the channels configured for its severity.
 
     peerquest-alert --config FILE --severity CRITICAL --message "text" [--key KEY] [--alertname NAME] [--no-spool]
+                    [--event-time EPOCH]
     echo "text" | peerquest-alert --config FILE --severity WARNING
     peerquest-alert --config FILE --check-config
     peerquest-alert --config FILE --flush-spool
@@ -14,6 +15,11 @@ Channels: email, slack, discord, webhook (a generic JSON POST for SMS or pager
 gateways); the configuration's routes say which get each severity. The same
 key is sent at most once per dedup window; a failed delivery is queued in the
 spool directory and retried by --flush-spool.
+
+Alert history: every send, suppression, queueing, retry and failure is one
+record in state_dir/history.jsonl (peerquest_ops.history), with the time the
+event happened when the caller passes --event-time; peerquest-history lists
+them and records acknowledgements.
 
 Through Alertmanager: when the configuration names Alertmanagers
 (alertmanager.enabled and alertmanager.urls), an alert is posted to every one
@@ -64,6 +70,16 @@ def _alertname(text):
     return text
 
 
+def _epoch(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be seconds since the epoch: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be seconds since the epoch: {text!r}")
+    return value
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0])
     # No built-in path: the deployed one is a site's choice, passed by the wrapper on PATH.
@@ -77,6 +93,9 @@ def parse_args(argv):
         help=f"the check's name, the alert's alertname through Alertmanager (default {alertmanager.ALERTNAME})",
     )
     parser.add_argument("--no-spool", action="store_true", help="exit 1 on a failed channel instead of queueing")
+    parser.add_argument(
+        "--event-time", type=_epoch, metavar="EPOCH", help="when what is alerted happened (for the alert history)"
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check-config", action="store_true", help="only check the configuration file")
     mode.add_argument("--flush-spool", action="store_true", help="retry the queued deliveries that are due")
@@ -93,7 +112,14 @@ def _send(args, config, log):
         say("empty message", error=True)
         return 2
     return routing.send_alert(
-        config, log, args.severity, message, key=args.key, use_spool=not args.no_spool, alertname=args.alertname
+        config,
+        log,
+        args.severity,
+        message,
+        key=args.key,
+        use_spool=not args.no_spool,
+        alertname=args.alertname,
+        event_time=args.event_time,
     )
 
 

@@ -16,10 +16,11 @@ channel failed and its delivery is queued for retry.
 import socket
 import time
 
-from peerquest_ops.alerting import dedup, spool
+from peerquest_ops.alerting import dedup, record, spool
 from peerquest_ops.alerting.channels import DeliveryError, alertmanager, deliver
 from peerquest_ops.alerting.output import say
 from peerquest_ops.core.constants import EX_TEMPFAIL
+from peerquest_ops.history.store import new_id
 
 
 def route(config, severity):
@@ -49,6 +50,7 @@ def _failed(delivery, error, config, log, use_spool, now):
     if not use_spool:
         say(f"{severity} alert not delivered: {error}", error=True)
         log.event("ERROR", "failed", **where, error=error)
+        record.note(config, "failed", delivery, error=error)
         return 1
     try:
         entry = spool.queue(delivery, error, config, now)
@@ -56,12 +58,14 @@ def _failed(delivery, error, config, log, use_spool, now):
     except OSError as exc:
         say(f"{severity} alert not delivered: {error}; could not queue: {exc.strerror}", error=True)
         log.event("ERROR", "failed", **where, error=error, queue_error=exc.strerror)
+        record.note(config, "failed", delivery, error=error)
         return 1
     if news:
         spool.report_hold(log, where, error)
     else:
         say(f"{severity} alert not delivered: {error}; queued for retry", error=True)
     log.event("WARNING", "queued", **where, error=error, id=entry["id"])
+    record.note(config, "held" if news else "queued", delivery, error=error)
     return EX_TEMPFAIL
 
 
@@ -77,10 +81,11 @@ def _queue_held(delivery, hold, config, log, now):
         error=True,
     )
     log.event("INFO", "queued", severity=severity, key=delivery["key"], channel=channel, held="yes", id=entry["id"])
+    record.note(config, "held", delivery)
     return EX_TEMPFAIL
 
 
-def send_via_alertmanager(config, log, severity, message, key, alertname=None, use_spool=True):
+def send_via_alertmanager(config, log, severity, message, key, alertname=None, use_spool=True, event_time=None):
     """Post one alert to the Alertmanagers; queued when none accepts it.
 
     No local dedup on this path: Alertmanager groups and deduplicates (the same
@@ -92,34 +97,43 @@ def send_via_alertmanager(config, log, severity, message, key, alertname=None, u
     delivery = {"channel": alertmanager.CHANNEL, "severity": severity, "key": key, "message": message}
     delivery.update(created=now, suppressed=0, alertname=alertname or alertmanager.ALERTNAME)
     delivery["instance"] = alertmanager.instance(config)
+    delivery.update(alert_id=new_id(), **({"event_time": event_time} if event_time is not None else {}))
     try:
         done = deliver(delivery, config)
     except DeliveryError as error:
         return _failed(delivery, error, config, log, bool(config["spool_dir"]) and use_spool, now)
     log.event("INFO", "sent", severity=severity, key=key, channel=alertmanager.CHANNEL, to=done)
+    record.note(config, "handed", delivery)
     say(f"{severity} alert sent: {done}")
     return 0
 
 
-def send_alert(config, log, severity, message, key=None, use_spool=True, alertname=None):
+def send_alert(config, log, severity, message, key=None, use_spool=True, alertname=None, event_time=None):
     """Send one alert to every channel routed for its severity, once per dedup window.
 
-    alertname names the check on the Alertmanager path (ignored by the channels)."""
+    alertname names the check on the Alertmanager path (ignored by the channels); event_time (epoch)
+    is when what is alerted happened, kept in the alert history for the time to detect."""
     key = key or f"{severity} {message.splitlines()[0]}"
     if alertmanager.active(config):
-        return send_via_alertmanager(config, log, severity, message, key, alertname, use_spool)
+        return send_via_alertmanager(config, log, severity, message, key, alertname, use_spool, event_time)
+    # Every record of this alert (per channel, per retry) carries its id.
+    alert = {"severity": severity, "key": key, "alert_id": new_id()}
+    if event_time is not None:
+        alert["event_time"] = event_time
     deliveries = route(config, severity)
     if not deliveries:
         # A site may route a severity nowhere on purpose; say so rather than pretend it went out.
         say(f"{severity} alert not sent: routes.{severity} lists no channel")
+        record.note(config, "unrouted", alert)
         return 0
     now = time.time()
     duplicate, previous, key_claimed = _claim(config, key, now)
     if duplicate:
         say(f"suppressed duplicate {key}")
         log.event("INFO", "suppressed duplicate", severity=severity, key=key, channel="-", count=previous["suppressed"])
+        record.note(config, "suppressed", alert, count=previous["suppressed"])
         return 0
-    base = {"severity": severity, "key": key, "created": now, "suppressed": previous.get("suppressed", 0)}
+    base = dict(alert, created=now, suppressed=previous.get("suppressed", 0))
     base["message"] = message + dedup.suppressed_note(previous)
     use_spool = bool(config["spool_dir"]) and use_spool
     sent, status = [], 0
@@ -137,6 +151,7 @@ def send_alert(config, log, severity, message, key=None, use_spool=True, alertna
             status = 1 if result == 1 else (status or result)
             continue
         log.event("INFO", "sent", severity=severity, key=key, channel=channel, to=sent[-1])
+        record.note(config, "sent", delivery)
     if status == 1 and key_claimed:
         try:
             dedup.release(config, key, now, previous)

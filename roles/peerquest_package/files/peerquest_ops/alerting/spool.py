@@ -41,6 +41,7 @@ import re
 import time
 import uuid
 
+from peerquest_ops.alerting import record
 from peerquest_ops.alerting.channels import DeliveryError, alertmanager, deliver
 from peerquest_ops.alerting.output import say, warn
 from peerquest_ops.core.constants import EX_TEMPFAIL
@@ -156,6 +157,7 @@ def _retry(path, entry, config, log):
         news = fault(exc) != entry.get("reported")
         entry["reported"] = fault(exc)
         write_json(path, entry)
+        record.note(config, "retry-failed", entry, error=exc, attempts=entry["attempts"])
         if exc.permanent:
             if hold(config, channel, exc, now):
                 report_hold(log, where, exc)
@@ -170,6 +172,7 @@ def _retry(path, entry, config, log):
     fsync_dir(os.path.dirname(path))
     attempts = entry.get("attempts", 1) + 1
     log.event("INFO", "retry-sent", severity=severity, key=key, channel=channel, to=done, attempts=attempts)
+    record.note(config, "retry-sent", entry, attempts=attempts)
     return True
 
 
