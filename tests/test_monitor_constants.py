@@ -149,7 +149,16 @@ def test_the_jobs_record_exactly_the_names_the_self_check_watches(tmp_path):
             "result_file": str(tmp_path / "integrity.json"),
             "severity": "CRITICAL",
         },
-        "review": {"alert_log": str(tmp_path / "monitoring.log")},
+        "review": {
+            "report_dir": str(tmp_path / "reviews"),
+            "retention_days": 400,
+            "false_positive_max_percent": 5,
+            "acknowledged_min_percent": 95,
+            "uptime_min_percent": 99.9,
+            "detect_max_seconds": 300,
+            "resolve_max_seconds": 3600,
+        },
+        "history": {"file": str(tmp_path / "history.jsonl")},
         "security": {"log_files": [str(log)], "events": []},
         "follow": {"enabled": False},
         "selfcheck": {
@@ -169,6 +178,7 @@ def test_the_jobs_record_exactly_the_names_the_self_check_watches(tmp_path):
     integrity.run_integrity(monitor)
     digest.run_digest(monitor)
     review.run_review(monitor)
+    review.run_threshold_review(monitor)
     assert sorted(monitor.recorded) == sorted(schedule.WATCHED_JOBS)
     selfcheck_job.run_selfcheck(monitor)
     assert monitor.recorded[-1] == schedule.SELFCHECK_JOB

@@ -35,6 +35,7 @@ def test_every_row_of_the_plan_is_scheduled():
         "digest",
         "selfcheck",
         "review",
+        "threshold_review",
     }
     assert schedule["alert_retry"] == "* * * * *"
     assert schedule["errors"].split()[0].endswith("-59/5")
@@ -44,6 +45,7 @@ def test_every_row_of_the_plan_is_scheduled():
     assert schedule["digest"].split()[1:] == ["6", "*", "*", "*"]
     assert schedule["selfcheck"].split()[1:] == ["6", "*", "*", "1"]
     assert schedule["review"].split()[1:] == ["6", "1", "*", "*"]
+    assert schedule["threshold_review"].split()[1:] == ["6", "*", "*", "1"]
 
 
 # Prints every host's schedule as JSON, in a process of its own.

@@ -7,7 +7,8 @@
     peerquest-monitor integrity     the app's audit_application_participant_sync
     peerquest-monitor selfcheck     the monitors themselves, channels, disk (exit 1: problems)
     peerquest-monitor digest        the daily INFO digest
-    peerquest-monitor review        the monthly alert review
+    peerquest-monitor review        the monthly monitoring review (alert history over 30 days, success metrics)
+    peerquest-monitor threshold_review   the weekly alert threshold review (7 days, threshold suggestions)
     peerquest-monitor follow        stay running; alert on CRITICAL lines at once, page on database failures
     peerquest-monitor check-config  only check the settings file
 
@@ -15,6 +16,8 @@
 deployed settings. Alerts go through peerquest-alert (routing, dedup, spool).
 Log files are read from where the previous run stopped (inode + offset),
 following rotation, and counted in a sliding window, not the clock hour.
+A scheduled job that runs to its end records, in the alert history, the
+resolution of each alert it raised before and not this time (Monitor.settle).
 Exit status: 0 done, 1 the self-check found a problem, 2 bad usage or settings.
 """
 
@@ -45,6 +48,7 @@ COMMANDS = {
     "selfcheck": lambda m, a: _job("selfcheck", "run_selfcheck")(m),
     "digest": lambda m, a: _job("digest", "run_digest")(m),
     "review": lambda m, a: _job("review", "run_review")(m),
+    "threshold_review": lambda m, a: _job("review", "run_threshold_review")(m),
     "follow": lambda m, a: _job("follow", "run_follow")(m, stop_on_sigterm=True),
 }
 
@@ -79,8 +83,11 @@ def main(argv=None):
         COMMANDS[args.command](monitor, args)
         return 0
     # The job's run and figures go to the textfile collector when it ends (peerquest_ops.metrics).
-    with job_run(monitor, "health_quick" if args.command == "health" and args.quick else args.command) as run:
+    name = "health_quick" if args.command == "health" and args.quick else args.command
+    with job_run(monitor, name) as run:
         result = COMMANDS[args.command](monitor, args)
+        # Only a job that ran to its end may say a condition cleared.
+        monitor.settle(name)
         # The self-check's verdict is its exit status too: 1 when it found a problem.
         run.exit_code = 1 if args.command == "selfcheck" and result else 0
     return run.exit_code

@@ -75,11 +75,14 @@ def _judge(monitor, cfg, state, now, last):
             "database:failures",
             f"database failures persist: {recent} in the last {window}s (more than {cfg['threshold']} "
             f"tolerated) in {cfg['log_file']}; latest: {state.get('last', '')}",
+            event_time=state["failures"][0],
         )
         return "paged"
     if recent == 0 and state.get("paged"):
         state["paged"] = None
         log(f"database: no failure in the last {window}s; the episode that paged is over")
+        # Paged once per episode: its end is the resolution (base.EVENT_KEYS).
+        monitor.resolve("database:failures", cfg["severity"])
         return "ended"
     return None
 

@@ -75,6 +75,32 @@ def _metrics_problems(metrics):
     return []
 
 
+# The reviews' targets: key -> (lowest, highest) accepted.
+REVIEW_TARGETS = {
+    "false_positive_max_percent": (0, 100),
+    "acknowledged_min_percent": (0, 100),
+    "uptime_min_percent": (0, 100),
+    "detect_max_seconds": (1, None),
+    "resolve_max_seconds": (1, None),
+    "retention_days": (1, None),
+}
+
+
+def _review_problems(review):
+    """The reviews' targets, report directory and retention."""
+    if not isinstance(review, dict):
+        return ["review: must be an object"]
+    problems = []
+    for key, (low, high) in REVIEW_TARGETS.items():
+        value = review.get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < low or (high and value > high):
+            limits = f"between {low} and {high}" if high else f"at least {low}"
+            problems.append(f"review.{key}: must be a number {limits}")
+    if not isinstance(review.get("report_dir"), str) or not review["report_dir"].startswith("/"):
+        problems.append("review.report_dir: must be an absolute path")
+    return problems
+
+
 def config_problems(config):
     """Each mistake names its key; regexes must compile."""
     if not isinstance(config, dict):
@@ -90,6 +116,14 @@ def config_problems(config):
         problems += regex_problem("database.regex", config["database"].get("regex"))
     if "metrics" in config:
         problems += _metrics_problems(config["metrics"])
+    if "review" in config:
+        problems += _review_problems(config["review"])
+    budget = config.get("cpu_budget_ms", 0)
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
+        problems.append("cpu_budget_ms: must be a whole number of milliseconds >= 0")
+    hold = config["follow"].get("hold_seconds", 0)
+    if not isinstance(hold, (int, float)) or isinstance(hold, bool) or hold < 0:
+        problems.append("follow.hold_seconds: must be a number of seconds >= 0")
     for index, item in enumerate(config["follow"].get("patterns", [])):
         problems += regex_problem(f"follow.patterns[{index}].regex", item.get("regex"))
     return problems
