@@ -783,6 +783,11 @@ CASES = {
         "peerquest_monitors_follow_poll_seconds must be > 0 and peerquest_monitors_follow_takeover_seconds longer "
         "than it, got 5 and 5",
     ),
+    "monitors: negative CPU budget": (
+        THRESHOLDS + "peerquest_monitors_cpu_budget_ms",
+        {"peerquest_monitors_cpu_budget_ms": -1},
+        "peerquest_monitors_cpu_budget_ms must be a whole number of milliseconds >= 0 (0 samples any backlog), got -1",
+    ),
     "monitors: relative critical log": (
         THRESHOLDS + "peerquest_monitors_critical_log and",
         {"peerquest_monitors_critical_log": "critical.log"},

@@ -341,3 +341,23 @@ def test_over_budget_the_errors_job_loses_no_critical_line(tmp_path, capsys):
         assert sum(counted.values()) == 37, budget_ms  # exact, not an estimate scaled from a sample
         fired = [c for c in calls() if "app1:errors:critical" in c["argv"]]
         assert len(fired) == (1 if sampled else 2), budget_ms
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"cpu_budget_ms": -5}, "cpu_budget_ms: must be a whole number of milliseconds >= 0"),
+        ({"cpu_budget_ms": "fast"}, "cpu_budget_ms: must be a whole number of milliseconds >= 0"),
+        ({"follow": {"patterns": [], "hold_seconds": -1}}, "follow.hold_seconds: must be a number of seconds >= 0"),
+    ],
+)
+def test_check_config_names_a_bad_budget_or_hold(change, problem):
+    from peerquest_ops.monitors.schema import config_problems
+
+    sections = ("state_dir", "alert_command", "errors", "performance", "health", "integrity", "selfcheck", "follow")
+    config = {key: {} for key in sections} | {"state_dir": "/x", "alert_command": "/bin/true"}
+    config["errors"] = {"patterns": [], "rates": [], "error_rate": {"regex": "x"}}
+    config["performance"] = {"duration_regex": "(?P<value>1)(?P<unit>s)"}
+    config["follow"] = {"patterns": []}
+    assert problem not in config_problems(config)
+    assert problem in config_problems(config | change)
