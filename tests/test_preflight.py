@@ -105,6 +105,7 @@ ALERTING_TIMINGS = (
 )
 ROUTES = "peerquest_alerting_routes / peerquest_alerting_selftest_channels: every channel must be one that is enabled"
 THRESHOLDS = "peerquest_monitors : Check thresholds and windows | "
+REVIEWS = "peerquest_monitors : Check the reviews' targets | "
 
 CASES = {
     # ------------------------------------------------------ peerquest_app
@@ -464,6 +465,11 @@ CASES = {
         "peerquest_alerting_retry_after_max_seconds must be > 0 (the longest wait a receiver's Retry-After may ask "
         "for), got 0",
     ),
+    "alerting: alert history kept less than the monthly review reads": (
+        "peerquest_alerting : Check the alert history's retention",
+        {"peerquest_alerting_history_retention_days": 29},
+        "peerquest_alerting_history_retention_days must be at least 30 (the monthly review reads 30 days), got 29",
+    ),
     # ------------------------------------------------- peerquest_logship
     "logship: port not a number": (
         spec("peerquest_logship"),
@@ -637,6 +643,37 @@ CASES = {
         THRESHOLDS + "peerquest_monitors_db_error_window_seconds must",
         {"peerquest_monitors_db_error_window_seconds": 0},
         "peerquest_monitors_db_error_window_seconds must be > 0, got 0",
+    ),
+    **{
+        f"monitors: review target {var} {value}": (
+            REVIEWS + f"{var} must",
+            {var: value},
+            f"{var} must be a percentage over 0 and at most 100, got {value}",
+        )
+        for var, value in (
+            ("peerquest_monitors_review_false_positive_max_percent", 0),
+            ("peerquest_monitors_review_acknowledged_min_percent", 101),
+            ("peerquest_monitors_review_uptime_min_percent", 0),
+        )
+    },
+    **{
+        f"monitors: review target {var} 0": (REVIEWS + f"{var} must", {var: 0}, f"{var} must be > 0, got 0")
+        for var in ("peerquest_monitors_review_mttd_max_minutes", "peerquest_monitors_review_mttr_max_minutes")
+    },
+    "monitors: reviews kept 0 days": (
+        REVIEWS + "peerquest_monitors_review_retention_days must",
+        {"peerquest_monitors_review_retention_days": 0},
+        "peerquest_monitors_review_retention_days must be >= 1, got 0",
+    ),
+    "monitors: relative review directory": (
+        REVIEWS + "peerquest_monitors_review_dir and",
+        {"peerquest_monitors_review_dir": "reviews"},
+        "peerquest_monitors_review_dir and peerquest_monitors_history_file must be absolute paths, got 'reviews'",
+    ),
+    "monitors: relative alert history": (
+        REVIEWS + "peerquest_monitors_review_dir and",
+        {"peerquest_monitors_history_file": "history.jsonl"},
+        "peerquest_monitors_review_dir and peerquest_monitors_history_file must be absolute paths, got '",
     ),
     "monitors: service outage seen later than 5 minutes": (
         THRESHOLDS + "peerquest_monitors_jobs.health_quick.every",
