@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help bootstrap image lint unit molecule test sandbox sandbox-down
+.PHONY: help bootstrap image lint unit molecule test sandbox sandbox-down bench
 
 help:
 	@echo "make sandbox       bootstrap, start pq-sandbox-app/pq-sandbox-sink, run prepare.yml and site.yml"
@@ -14,6 +14,7 @@ help:
 	@echo "make unit          pytest tests/"
 	@echo "make molecule      molecule test for every scenario (SCENARIO=name for one)"
 	@echo "make image         build the test-host image if missing"
+	@echo "make bench         the benchmark suite, no hosts (BENCH_SIZES, BENCH_RUNS, BENCH_DIR: README Benchmarks)"
 	@echo "make bootstrap     install tools (Debian packages, .venv, collections)"
 
 bootstrap:
@@ -39,3 +40,6 @@ sandbox: image
 
 sandbox-down: bootstrap
 	@bash scripts/sandbox.sh down
+
+bench: bootstrap
+	@. scripts/env.sh && python3 -m bench
