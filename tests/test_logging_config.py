@@ -110,6 +110,26 @@ def test_rotated_file_is_not_written_again(tmp_path):
     assert lines(tmp_path / "django.log") == ["after rotation"]
 
 
+def test_a_removed_log_directory_costs_the_record_not_the_caller(tmp_path, capsys):
+    (tmp_path / "logs").mkdir()
+    handler = PrivateWatchedFileHandler(str(tmp_path / "logs" / "django.log"))
+    log = logging.getLogger("removed-dir-test")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("before")
+        os.rename(tmp_path / "logs", tmp_path / "gone")
+        log.warning("while the directory is gone")  # must not raise into the caller
+        assert "No such file or directory" in capsys.readouterr().err
+        (tmp_path / "logs").mkdir()
+        log.warning("back")
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    assert lines(tmp_path / "gone" / "django.log") == ["before"]
+    assert lines(tmp_path / "logs" / "django.log") == ["back"]
+
+
 @pytest.mark.parametrize(
     "message, secret",
     [

@@ -1,4 +1,4 @@
-"""File handler that survives logrotate and never leaves a world-readable log."""
+"""File handler that survives logrotate, never leaves a world-readable log, and never fails the caller."""
 
 import logging.handlers
 import os
@@ -29,3 +29,14 @@ class PrivateWatchedFileHandler(logging.handlers.WatchedFileHandler):
             os.fchmod(fd, self.permissions)
             os.close(fd)
         return super()._open()
+
+    def emit(self, record):
+        # WatchedFileHandler reopens (and flushes the old file) before
+        # StreamHandler's own error handling: a log directory removed or made
+        # unwritable, or a full disk, would raise into the code that logged
+        # (a 500, a dead worker). It costs the record instead, said on stderr
+        # (handleError); the next record tries the file again.
+        try:
+            super().emit(record)
+        except OSError:
+            self.handleError(record)
