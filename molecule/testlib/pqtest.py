@@ -17,6 +17,8 @@ import os
 import re
 import shlex
 import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -743,3 +745,112 @@ VIA_ALERTMANAGER = bool(
 direct_delivery = pytest.mark.skipif(
     VIA_ALERTMANAGER, reason="peerquest-alert delivers through Alertmanager here (tests/test_phase3.py covers it)"
 )
+
+
+# ------------------------------------- host faults (disk full, log directory gone, follower dead)
+
+# A small filesystem every container has: /dev/shm, the runtime's own tmpfs (64 MiB under podman
+# and docker). The disk-full tests move directories onto it and fill it; the platform grants no
+# extra mount or capability for that.
+SMALL_FS = "/dev/shm"
+# Filled only when it is small: filling a tmpfs costs that much memory.
+SMALL_FS_MAX_MB = 256
+
+
+def host_now(h="app"):
+    """The host's clock (epoch seconds): where to start reading its journal."""
+    return int(host(_name(h)).check_output("date +%s"))
+
+
+def journal_since(unit, since, h="app"):
+    """What a unit wrote to the journal since an epoch of the host's clock (stdout and stderr)."""
+    return output(host(_name(h)), f"journalctl -q -o cat -u {shlex.quote(unit)} --since @{int(since)} --no-pager")
+
+
+def follow_unit(h="app"):
+    """The CRITICAL follower's unit as the monitors' settings name it (None when the follower is off)."""
+    follow = monitors_config(h).get("follow") or {}
+    return follow.get("unit") if follow.get("enabled") else None
+
+
+@contextlib.contextmanager
+def follower_stopped(h="app"):
+    """The CRITICAL follower stopped (it saves its cursor on SIGTERM), started again on exit."""
+    unit = follow_unit(h)
+    target = host(_name(h))
+    if unit:
+        target.check_output(f"systemctl stop {shlex.quote(unit)}")
+    try:
+        yield unit
+    finally:
+        if unit:
+            target.check_output(f"systemctl start {shlex.quote(unit)}")
+
+
+@contextlib.contextmanager
+def on_small_filesystem(paths, h="app"):
+    """Each directory of paths replaced by an empty one on SMALL_FS (same owner, group and mode; the
+    path becomes a symlink to it, so every program reaching it by name writes there). Yields the
+    scratch directory on SMALL_FS; on exit the original directories come back as they were (same
+    inodes: readers keyed by inode see no rotation) and the scratch directory goes."""
+    target = host(_name(h))
+    free_mb = int(target.check_output(f"df -Pm {SMALL_FS} | awk 'NR==2 {{print $4}}'"))
+    if free_mb > SMALL_FS_MAX_MB:
+        pytest.skip(f"{SMALL_FS} has {free_mb} MiB free: too much memory to fill for a disk-full test")
+    scratch = f"{SMALL_FS}/{marker('small')}"
+    target.check_output(f"install -d -m 0755 {scratch}")
+    moved = []
+    try:
+        for index, path in enumerate(paths):
+            saved, there = f"{path}.pq-saved", f"{scratch}/{index}"
+            owner = target.check_output(f"stat -c '%U %G %a' {shlex.quote(path)}").split()
+            target.check_output(f"install -d -o {owner[0]} -g {owner[1]} -m {owner[2]} {there}")
+            target.check_output(f"mv -T {shlex.quote(path)} {shlex.quote(saved)}")
+            moved.append((path, saved))
+            target.check_output(f"ln -sT {there} {shlex.quote(path)}")
+        yield scratch
+    finally:
+        for path, saved in reversed(moved):
+            target.run(f"rm -f {shlex.quote(path)}")
+            target.check_output(f"mv -T {shlex.quote(saved)} {shlex.quote(path)}")
+        target.run(f"rm -rf {scratch}")
+
+
+def fill_filesystem(directory, h="app"):
+    """Fill the filesystem holding directory to its last byte (files .pq-fill* in it); its free KiB after."""
+    target = host(_name(h))
+    where = shlex.quote(directory)
+    target.run(f"dd if=/dev/zero of={where}/.pq-fill bs=1M 2>/dev/null; dd if=/dev/zero of={where}/.pq-fill2 bs=4k")
+    return int(target.check_output(f"df -Pk {where} | awk 'NR==2 {{print $4}}'"))
+
+
+def free_filesystem(directory, h="app"):
+    host(_name(h)).check_output(f"rm -f {shlex.quote(directory)}/.pq-fill*")
+
+
+def apply_role(role, h="app"):
+    """Run one role on one host as the phases' plays run it (become, the dependent outputs' wiring, the
+    role's own checks first): what the next converge does with that role there, without the rest of
+    site.yml. The scenario's own inventory, settings and vault; the finished process."""
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_CONFIG", os.path.join(EPHEMERAL_DIR, "ansible.cfg"))
+    env.setdefault("ANSIBLE_ROLES_PATH", os.path.join(PROJECT_DIR, "roles"))
+    play = [
+        {
+            "name": f"Apply {role} again",
+            "hosts": _name(h),
+            "gather_facts": False,
+            "become": True,
+            "vars_files": [os.path.join(PROJECT_DIR, "playbooks", "vars", "dependent.yml")],
+            # The roles every phase runs first: their defaults (the app's account, ...) in scope, no task run.
+            "roles": [{"role": "peerquest_app", "when": False}, {"role": "peerquest_package", "when": False}, role],
+        }
+    ]
+    # The ansible-playbook next to the Python running the tests (the project's .venv), else PATH's.
+    program = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", dir=EPHEMERAL_DIR or None) as playbook:
+        yaml.safe_dump(play, playbook)
+        playbook.flush()
+        cmd = [program if os.path.exists(program) else "ansible-playbook"]
+        cmd += ["-i", os.path.join(EPHEMERAL_DIR, "inventory"), playbook.name]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, cwd=PROJECT_DIR)
