@@ -158,6 +158,10 @@ def test_every_outcome_of_an_alert_is_one_record(tmp_path, alerting, gateway):
     [incident] = [i for i in incidents.fold(records) if i.key == "app1:health:unhealthy"]
     assert incident.outcomes == {"queued": 1, "retry-failed": 1, "retry-sent": 1}
     assert incident.delivered == retry_sent["time"]
+    # An operator may name it by any of its records' ids, or by the id they share.
+    found = incidents.fold(records)
+    assert incidents.find(found, queued["alert"]) is incidents.find(found, retry_sent["id"])
+    assert incidents.find(found, queued["alert"]).key == "app1:health:unhealthy"
 
 
 def test_ack_and_false_positive_round_trip(tmp_path, alerting):

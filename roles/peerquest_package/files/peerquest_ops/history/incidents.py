@@ -46,8 +46,8 @@ class Incident:
         outcome = record["outcome"]
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         self.last = record["time"]
-        if record.get("id"):
-            self.ids.add(record["id"])
+        # Any record's id names the incident, and so does the id every record of one alert shares.
+        self.ids.update(i for i in (record.get("id"), record.get("alert")) if i)
         when = record.get("event_time")
         if isinstance(when, (int, float)) and (self.event_time is None or when < self.event_time):
             self.event_time = when
@@ -101,8 +101,9 @@ def fold(records):
             found.append(current)
         else:
             current.add(record)
-        if record.get("id"):
-            by_id[record["id"]] = current
+        for name in (record.get("id"), record.get("alert")):
+            if name:
+                by_id[name] = current
     return found
 
 

@@ -29,7 +29,7 @@ import sys
 from peerquest_ops.core import config as settings
 from peerquest_ops.metrics.runs import job_run
 from peerquest_ops.monitors.base import Monitor
-from peerquest_ops.monitors.runtime import PROGRAM
+from peerquest_ops.monitors.runtime import PROGRAM, log
 from peerquest_ops.monitors.schema import config_problems
 
 
@@ -87,7 +87,11 @@ def main(argv=None):
     with job_run(monitor, name) as run:
         result = COMMANDS[args.command](monitor, args)
         # Only a job that ran to its end may say a condition cleared.
-        monitor.settle(name)
+        try:
+            monitor.settle(name)
+        except OSError as exc:
+            # An unusable state directory (the self-check names it) must not turn a finished job into a failed one.
+            log(f"{name}: WARNING resolutions and uptime not recorded: {exc.strerror}: {exc.filename}")
         # The self-check's verdict is its exit status too: 1 when it found a problem.
         run.exit_code = 1 if args.command == "selfcheck" and result else 0
     return run.exit_code
