@@ -224,6 +224,20 @@ def test_phase_3_is_gone_from_the_app_hosts_and_the_monitoring_host():
     assert not mon.user(values["peerquest_trends_user"]).exists
 
 
+def test_the_log_forwarding_is_gone_from_the_app_hosts_and_the_monitoring_host():
+    """peerquest_logship and peerquest_logstore (playbooks/logforward.yml): their rules and certificates
+    go; the queue and the stored logs stay (they may hold lines not sent or not read yet)."""
+    for name in app_hosts():
+        target, values = host(name), V(name)
+        for path in (values["peerquest_logship_config_path"], values["peerquest_logship_tls_dir"]):
+            assert not target.file(path).exists, (name, path)
+    if not GROUPS.get("peerquest_monitoring"):
+        return  # no monitoring host in this scenario
+    mon, values = host("mon"), V("mon")
+    for var in ("peerquest_logstore_config_path", "peerquest_logstore_logrotate_path", "peerquest_logstore_tls_dir"):
+        assert not mon.file(values[var]).exists, values[var]
+
+
 # Refusal and idempotence (each runs ansible-playbook)
 
 
