@@ -6,6 +6,7 @@ their settings, and a child process per run whose CPU and memory the kernel repo
     result = host.shell("grep ...")     # the same measure for a shell pipeline
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -40,18 +41,65 @@ class Result:
     code: int
 
 
-def _measure(argv, stdout, env=None, stop_when=None, poll=0.02):
-    started = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.STDOUT, env=env)
-    if stop_when is not None:
-        while process.poll() is None and not stop_when():
-            time.sleep(poll)
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    _pid, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - started
-    return Result(usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024, process.returncode)
+# A small process that starts the measured commands and waits for them (os.wait4). Started from
+# this process, a command would report this process's peak memory as its own: the kernel keeps
+# the peak of the memory a process leaves at exec, and a spawned child leaves the spawner's.
+LAUNCHER = """
+import json, os, sys, time
+for request in sys.stdin:
+    request = json.loads(request)
+    if "argv" in request:
+        out = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        started = time.perf_counter()
+        pid = os.posix_spawn(request["argv"][0], request["argv"], os.environ,
+                             file_actions=[(os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2)])
+        os.close(out)
+        print(json.dumps({"pid": pid}), flush=True)
+    else:
+        _pid, status, usage = os.wait4(request["wait"], 0)
+        wall = time.perf_counter() - started
+        print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, "wall": wall, "max_rss_mb": usage.ru_maxrss / 1024,
+                          "code": os.waitstatus_to_exitcode(status)}), flush=True)
+"""
+
+
+class Launcher:
+    def __init__(self):
+        self.process = subprocess.Popen(
+            [PYTHON, "-I", "-c", LAUNCHER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def _ask(self, request):
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def measure(self, argv, stdout, stop_when=None, poll=0.02):
+        """Run argv (output appended to stdout); with stop_when, SIGTERM it once stop_when() is true."""
+        if not os.path.isabs(argv[0]):
+            argv = [shutil.which(argv[0]), *argv[1:]]
+        pid = self._ask({"argv": [str(a) for a in argv], "stdout": str(stdout)})["pid"]
+        if stop_when is not None:
+            while not stop_when():
+                if _exited(pid):
+                    break
+                time.sleep(poll)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        return Result(**self._ask({"wait": pid}))
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def _exited(pid):
+    """Whether pid has ended (a zombie its launcher has not waited for yet counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 class Host:
@@ -75,6 +123,7 @@ class Host:
         self.job_log = self.dir / "monitoring.log"
         self.config_path = self.dir / "monitors.json"
         self.alert_command = alert_command
+        self.launcher = Launcher()
         self.reset_state()
         self.critical_log.touch()
 
@@ -181,12 +230,13 @@ class Host:
 
     def monitor(self, *args, stop_when=None):
         argv = [PYTHON, "-I", str(self.bin / "monitor.py"), "--config", str(self.config_path), *args]
-        with open(self.job_log, "ab") as out:
-            return _measure(argv, out, stop_when=stop_when)
+        return self.launcher.measure(argv, self.job_log, stop_when=stop_when)
 
     def shell(self, script):
-        with open(self.dir / "shell.out", "wb") as out:
-            return _measure(["bash", "-c", script], out)
+        return self.launcher.measure(["bash", "-c", script], self.dir / "shell.out")
+
+    def close(self):
+        self.launcher.close()
 
     def job_lines(self):
         return self.job_log.read_text(errors="replace").splitlines() if self.job_log.exists() else []

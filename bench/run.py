@@ -63,23 +63,31 @@ def measure(cfg, say=print):
     check_disk(cfg)
     with tempfile.TemporaryDirectory(prefix="pq-bench-") as scratch:
         host = Host(scratch)
-        paths = {}
-        for size in cfg["sizes"]:
-            say(f"bench: log of {size / 2**20:.0f} MiB in {cfg['dir']}")
-            paths[size] = logs.base_log(cfg["dir"], size)
-        for size in cfg["sizes"]:
-            say(f"bench: steady state on {size / 2**20:.0f} MiB ({cfg['runs']} runs)")
-            results["steady"][str(size)] = figures.steady(host, paths[size], cfg["runs"], cfg["new_lines"])
-        largest = paths[max(cfg["sizes"])]
-        say("bench: first run")
-        results["first_run"] = figures.first_run(host, largest, cfg["runs"])
-        say("bench: catch-up")
-        results["catch_up"] = figures.catch_up(host, largest, cfg["runs"], cfg["catch_up_mb"])
-        if cfg["storm"]:
-            say(f"bench: alert storm of {cfg['storm']} CRITICAL lines")
-            results["storm"] = storm.storm(host, cfg["storm"], cfg["storm_window"])
+        try:
+            _figures(cfg, host, results, say)
+        finally:
+            host.close()
     results["verdict"] = verdict(results)
     return results
+
+
+def _figures(cfg, host, results, say):
+    """Each figure into results, on the logs of cfg's sizes."""
+    paths = {}
+    for size in cfg["sizes"]:
+        say(f"bench: log of {size / 2**20:.0f} MiB in {cfg['dir']}")
+        paths[size] = logs.base_log(cfg["dir"], size)
+    for size in cfg["sizes"]:
+        say(f"bench: steady state on {size / 2**20:.0f} MiB ({cfg['runs']} runs)")
+        results["steady"][str(size)] = figures.steady(host, paths[size], cfg["runs"], cfg["new_lines"])
+    largest = paths[max(cfg["sizes"])]
+    say("bench: first run")
+    results["first_run"] = figures.first_run(host, largest, cfg["runs"])
+    say("bench: catch-up")
+    results["catch_up"] = figures.catch_up(host, largest, cfg["runs"], cfg["catch_up_mb"])
+    if cfg["storm"]:
+        say(f"bench: alert storm of {cfg['storm']} CRITICAL lines")
+        results["storm"] = storm.storm(host, cfg["storm"], cfg["storm_window"])
 
 
 def verdict(results):
