@@ -832,9 +832,9 @@ def apply_role(role, h="app"):
     """Run one role on one host as the phases' plays run it (become, the dependent outputs' wiring, the
     role's own checks first): what the next converge does with that role there, without the rest of
     site.yml. The scenario's own inventory, settings and vault; the finished process."""
-    env = dict(os.environ)
-    env.setdefault("ANSIBLE_CONFIG", os.path.join(EPHEMERAL_DIR, "ansible.cfg"))
-    env.setdefault("ANSIBLE_ROLES_PATH", os.path.join(PROJECT_DIR, "roles"))
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(PROJECT_DIR, "roles"))
+    if os.path.exists(os.path.join(EPHEMERAL_DIR, "ansible.cfg")):
+        env["ANSIBLE_CONFIG"] = os.path.join(EPHEMERAL_DIR, "ansible.cfg")
     play = [
         {
             "name": f"Apply {role} again",
