@@ -12,18 +12,21 @@ import random
 import time
 from pathlib import Path
 
-# (level, module, message) and how many of every 100 lines: a busy app's mix, with the plan's patterns.
+# (level, module, message) and how many of every 10,000 lines: a busy app in a steady state, with
+# the plan's patterns below their thresholds (a run that alerts measures the alert command too).
 MIX = [
-    ("INFO", "views", "GET /quests/ 200 took 45ms", 40),
-    ("INFO", "views", "GET /quests/{n}/ 200 took 38ms", 20),
-    ("INFO", "views", "POST /applications/ 201 took 120ms", 10),
-    ("INFO", "applications", "Application approved for quest {n}", 14),
-    ("INFO", "quests", "Quest assigned to user {n}", 10),
-    ("WARNING", "db", "slow query took 1200ms", 3),
-    ("ERROR", "applications", "Application approval failed for quest {n}", 1),
-    ("ERROR", "quests", "Quest assignment failed for quest {n}: CRITICAL: ledger out of sync", 1),
-    ("ERROR", "views", "Internal Server Error: /quests/{n}/", 1),
+    ("INFO", "views", "GET /quests/ 200 took 45ms", 4000),
+    ("INFO", "views", "GET /quests/{n}/ 200 took 38ms", 2000),
+    ("INFO", "views", "POST /applications/ 201 took 120ms", 1000),
+    ("INFO", "applications", "Application approved for quest {n}", 1500),
+    ("INFO", "quests", "Quest assigned to user {n}", 1000),
+    ("WARNING", "db", "slow query took 1200ms", 285),
+    ("ERROR", "applications", "Application approval failed for quest {n}", 2),
+    ("ERROR", "quests", "Quest assignment failed for quest {n}", 2),
+    ("ERROR", "views", "Internal Server Error: /quests/{n}/", 5),
 ]
+_WEIGHTED = [item for item in MIX for _ in range(item[3])]
+random.Random(0).shuffle(_WEIGHTED)
 TRACEBACK = [
     "Traceback (most recent call last):",
     '  File "/srv/peerquest/app/views.py", line 88, in approve',
@@ -43,17 +46,20 @@ def _line(rng, level, module, message, second):
     return f"{level} {stamp} {module} {rng.randrange(1000, 60000)} {rng.randrange(10**14, 10**15)} {text}\n"
 
 
-def minute_block(lines_per_minute, seed=1, level=None, message=None):
-    """One minute of lines with MINUTE in place of its minute; a traceback after each "Internal Server Error"."""
+def minute_block(lines_per_minute, seed=1, level=None, message=None, offset=0):
+    """One minute of lines with MINUTE in place of its minute; a traceback after each "Internal Server Error".
+
+    Entries are taken in turn from MIX's 10,000, shuffled once, from offset on: consecutive
+    blocks with consecutive offsets hold MIX's exact counts.
+    """
     rng = random.Random(seed)
-    weighted = [item for item in MIX for _ in range(item[3])]
     out = []
     for i in range(lines_per_minute):
         second = i * 60 // lines_per_minute
         if level:
             out.append(_line(rng, level, "payments", message, second))
             continue
-        lvl, module, text, _weight = weighted[rng.randrange(len(weighted))]
+        lvl, module, text, _weight = _WEIGHTED[(offset + i) % len(_WEIGHTED)]
         out.append(_line(rng, lvl, module, text, second))
         if text.startswith("Internal"):
             out += [t.format(n=rng.randrange(5000)) + "\n" for t in TRACEBACK]
@@ -94,11 +100,13 @@ def append_recent(path, lines, seconds, now=None, level=None, message=None):
     """lines new lines spread over the last seconds before now, appended; the bytes written."""
     now = now or time.time()
     minutes = max(1, int(seconds // 60))
-    block = minute_block(max(1, lines // minutes), seed=int(now), level=level, message=message)
+    per_minute = max(1, lines // minutes)
     first = (now - seconds) // 60 * 60
     with open(path, "ab") as handle:
         before = handle.tell()
-        write_minutes(handle, block, first, minutes)
+        for index in range(minutes):
+            block = minute_block(per_minute, int(now) + index, level, message, offset=index * per_minute)
+            write_minutes(handle, block, first + index * 60, 1)
         return handle.tell() - before
 
 

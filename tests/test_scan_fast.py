@@ -134,10 +134,13 @@ def test_a_match_never_spans_two_lines():
     assert counted == reference(data, rules, NOW) == {"a": {}, "b": {}}
 
 
-def test_a_carriage_return_is_read_as_splitlines_reads_it():
+@pytest.mark.parametrize("mark", ["\r", "\x0b", "\x1c", "\x85", "\u2028", "\u2029"])
+def test_a_line_break_other_than_newline_is_read_as_splitlines_reads_it(mark):
     rules = compiled()
-    data = f"{text('ERROR', NOW, 'Application approval failed')}\r\n{text('INFO', NOW, 'x')}\rCRITICAL y\n".encode()
+    line = text("ERROR", NOW, "Application approval failed")
+    data = f"{line}{mark}\n{text('INFO', NOW, 'x')}{mark}CRITICAL y\n{line[:30]}{mark}failed\n".encode()
     assert fast(data, rules, NOW) == reference(data, rules, NOW)
+    assert chunks.has_odd_breaks(data) and not chunks.has_odd_breaks(line.encode() + "Zürich €".encode())
 
 
 def test_scan_of_a_file_equals_the_reference_across_chunks(tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ import glob
 import os
 import re
 
-from peerquest_ops.monitors.chunks import ODD_BREAKS, Times, count_chunk, count_line, matching_lines
+from peerquest_ops.monitors.chunks import Times, count_chunk, count_line, has_odd_breaks, matching_lines
 from peerquest_ops.monitors.logline import parse, text_time
 from peerquest_ops.monitors.rules import Rule
 from peerquest_ops.monitors.runtime import log
@@ -199,7 +199,7 @@ def scan(state, path, rules, now, keep_seconds, on_line=None, since=None, budget
         if not data:
             break
         fraction = budget.plan(done) if budget else None
-        if fraction is None or any(mark in data for mark in ODD_BREAKS):
+        if fraction is None or has_odd_breaks(data):
             total += count_chunk(data, rules, add, now, times)
         else:
             total += _sampled(data, rules, budget, add, scaled_add, now, times)
