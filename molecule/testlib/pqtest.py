@@ -742,9 +742,14 @@ VIA_ALERTMANAGER = bool(
     HOSTS[host_name("app")].get("peerquest_alerting_via_alertmanager")
     and HOSTS[host_name("app")].get("peerquest_alerting_alertmanager_urls")
 )
-direct_delivery = pytest.mark.skipif(
-    VIA_ALERTMANAGER, reason="peerquest-alert delivers through Alertmanager here (tests/test_phase3.py covers it)"
-)
+
+
+def direct_delivery(test):
+    """Skipped where Alertmanager delivers; marked, so the default scenario can select these tests."""
+    skip = pytest.mark.skipif(
+        VIA_ALERTMANAGER, reason="peerquest-alert delivers through Alertmanager here (tests/test_phase3.py covers it)"
+    )
+    return pytest.mark.direct_delivery(skip(test))
 
 
 # ------------------------------------- host faults (disk full, log directory gone, follower dead)

@@ -55,6 +55,9 @@ from pqtest import (  # noqa: E402
     spool_dir,
 )
 
+# Verified in the default scenario too (molecule/default/molecule.yml selects by this mark).
+pytestmark = pytest.mark.rollout
+
 APP = host("app")
 APP_NAME = host_name("app")
 # Fixed in roles/peerquest_monitors/tasks/configure.yml (no variable names them).

@@ -8,6 +8,8 @@ import os
 import shlex
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "testlib"))
 from pqtest import (  # noqa: E402
     V,
@@ -24,6 +26,9 @@ from pqtest import (  # noqa: E402
     monitor_command,
     wait_for,
 )
+
+# Verified in the default scenario too (molecule/default/molecule.yml selects by this mark).
+pytestmark = pytest.mark.rollout
 
 
 def test_phase1_serves_health_and_logs_through_the_deployed_logging():

@@ -8,6 +8,8 @@ import os
 import shlex
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "testlib"))
 from pqtest import (  # noqa: E402
     V,
@@ -25,6 +27,9 @@ from pqtest import (  # noqa: E402
     routes,
     wait_for,
 )
+
+# Verified in the default scenario too (molecule/default/molecule.yml selects by this mark).
+pytestmark = pytest.mark.rollout
 
 APP = host("app")
 SINK = host("sink")
