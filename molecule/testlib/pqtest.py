@@ -676,6 +676,42 @@ def run_job(name, h="app"):
     return host(_name(h)).run(f"sudo -u {shlex.quote(user)} sh -c {shlex.quote(command)}")
 
 
+def run_logged_job(name, h="app"):
+    """Run a job as cron would; its own completion line in the monitoring log (proof it did its work)."""
+    target, log = host(_name(h)), monitoring_log(h)
+    before = line_count(target, log)
+    result = run_job(name, h)
+    assert result.rc == 0, result.stdout + result.stderr
+    done = [x for x in lines_after(target, log, before) if f" peerquest-monitor {name}: " in x]
+    assert done, f"{name} wrote no completion line to {log}"
+    return done[-1]
+
+
+def restart_scan_at_end_of_log(name, h="app"):
+    """A scan job's state starts at the end of the application log with empty windows: only lines
+    logged from now on count (earlier tests and earlier verifies logged too)."""
+    code = (
+        "import json, os, sys; st = os.stat(sys.argv[1]); "
+        "json.dump({'position': {'inode': st.st_ino, 'offset': st.st_size}, 'buckets': {}, 'baselines': {}, "
+        "'values': {}}, open(sys.argv[2], 'w'))"
+    )
+    state = f"{V(h)['peerquest_monitors_state_dir']}/{name}.json"
+    as_monitor = f"sudo -u {shlex.quote(monitor_user(h))}"
+    app_log = V(h)["peerquest_monitors_app_log"]
+    host(_name(h)).check_output(
+        f"{as_monitor} python3 -c {shlex.quote(code)} {shlex.quote(app_log)} {shlex.quote(state)}"
+    )
+
+
+def app_log_writer(level, h="app"):
+    """A logger whose records of level reach the application log the scans read."""
+    name = os.path.relpath(V(h)["peerquest_monitors_app_log"], log_dir(h))
+    for logger in ("applications", "quests", "django.request"):
+        if name in files_receiving(logger, level, h):
+            return logger
+    pytest.skip(f"no stand-in logger writes {level} to {name} in this inventory")
+
+
 def monitors_config(h="app"):
     """The monitors' settings as the role rendered them (read as root: they hold the health token)."""
     return json.loads(host(_name(h)).check_output(f"cat {shlex.quote(V(h)['peerquest_monitors_config_path'])}"))

@@ -25,6 +25,7 @@ from pqtest import (  # noqa: E402
     app_database,
     app_is_up,
     app_json,
+    app_log_writer,
     captured_hooks,
     captured_mail,
     cron_paused,
@@ -38,7 +39,6 @@ from pqtest import (  # noqa: E402
     host_name,
     line_count,
     lines_after,
-    log_dir,
     log_through_django,
     manage,
     marker,
@@ -46,8 +46,10 @@ from pqtest import (  # noqa: E402
     monitoring_log,
     monitors_config,
     reset_sink,
+    restart_scan_at_end_of_log,
     routes,
     run_job,
+    run_logged_job,
     subject,
     wait_for,
 )
@@ -93,38 +95,6 @@ def assert_alerted_once(severity, text, what):
     return got
 
 
-def run(name, h="app"):
-    """Run a job as cron would; its own completion line in the monitoring log (proof it did its work)."""
-    target, log = host(h), monitoring_log(h)
-    before = line_count(target, log)
-    result = run_job(name, h)
-    assert result.rc == 0, result.stdout + result.stderr
-    done = [x for x in lines_after(target, log, before) if f" peerquest-monitor {name}: " in x]
-    assert done, f"{name} wrote no completion line to {log}"
-    return done[-1]
-
-
-def restart_scan_at_end_of_log(name):
-    """A scan job's state starts at the end of the application log with empty windows: only lines
-    logged from now on count (earlier tests and earlier verifies logged too)."""
-    code = (
-        "import json, os, sys; st = os.stat(sys.argv[1]); "
-        "json.dump({'position': {'inode': st.st_ino, 'offset': st.st_size}, 'buckets': {}, 'baselines': {}, "
-        "'values': {}}, open(sys.argv[2], 'w'))"
-    )
-    state = f"{STATE_DIR}/{name}.json"
-    APP.check_output(f"{AS_MONITOR} python3 -c {shlex.quote(code)} {shlex.quote(APP_LOG)} {shlex.quote(state)}")
-
-
-def app_log_writer(level):
-    """A logger whose records of level reach the application log the scans read."""
-    name = os.path.relpath(APP_LOG, log_dir())
-    for logger in ("applications", "quests", "django.request"):
-        if name in files_receiving(logger, level):
-            return logger
-    pytest.skip(f"no stand-in logger writes {level} to {APP_LOG} in this inventory")
-
-
 def message_matching(regex, candidates, avoid=(), flags=0):
     """The first candidate message whose log line matches regex and none of avoid."""
     for text in candidates:
@@ -151,7 +121,7 @@ def test_performance_alerts_slow_operations_with_their_figures():
     restart_scan_at_end_of_log("performance")
     reset_sink()
     log_through_django(APP, logger, "WARNING", slow_text, count=slow_count)
-    line = run("performance")
+    line = run_logged_job("performance")
     assert f"slow={slow_count} " in line, line
     assert_alerted_once(
         "WARNING",
@@ -160,7 +130,7 @@ def test_performance_alerts_slow_operations_with_their_figures():
         "the slow operations alert",
     )
     # The next run reads on from where this one stopped: the window holds the same lines, not twice as many.
-    assert f"slow={slow_count} " in run("performance")
+    assert f"slow={slow_count} " in run_logged_job("performance")
 
 
 # ----------------------------------------------------------------- health
@@ -173,7 +143,7 @@ def test_health_alerts_a_broken_database():
     reset_sink()
     APP.check_output(f"chmod 000 {database}")
     try:
-        line = run("health")
+        line = run_logged_job("health")
     finally:
         APP.check_output(f"chmod {mode} {database}")
     assert "quick=down" in line, line
@@ -184,7 +154,7 @@ def test_health_alerts_a_broken_database():
     wait_for(app_is_up, timeout=60, what="the app back")
     # Back up: the next run tells so, and nothing more.
     reset_sink()
-    line = run("health")
+    line = run_logged_job("health")
     assert "quick=up" in line, line
     assert_alerted_once("WARNING", "service available again", "the recovery notice")
 
@@ -194,14 +164,14 @@ def test_health_alerts_what_the_full_probe_reports():
     if not VARS["peerquest_monitors_integrity_enabled"]:
         pytest.skip("the integrity audit is off in this inventory")
     auditor = VARS["peerquest_monitors_integrity_host"]
-    assert run("health", auditor).endswith(" health: quick=up full=healthy, alerts none")
+    assert run_logged_job("health", auditor).endswith(" health: quick=up full=healthy, alerts none")
     manage(auditor, "standin_break_sync")
     try:
-        run("integrity", auditor)
+        run_logged_job("integrity", auditor)
         status, body = app_json("GET", "/health/", h=auditor, headers=health_auth(auditor))
         assert status == 503 and body["status"] in SEVERITY_OF, body
         reset_sink()
-        assert f"full={body['status']}" in run("health", auditor)
+        assert f"full={body['status']}" in run_logged_job("health", auditor)
         got = assert_alerted_once(SEVERITY_OF[body["status"]], "ISSUES_DETECTED", "the health alert")
         full_url = V(auditor)["peerquest_monitors_health_url"]
         for channel, records in got.items():
@@ -210,7 +180,7 @@ def test_health_alerts_what_the_full_probe_reports():
             assert "database" not in text.split(f"reports {body['status']}")[1], channel  # only what fails
     finally:
         manage(auditor, "standin_fix_sync")
-        run("integrity", auditor)
+        run_logged_job("integrity", auditor)
     assert app_json("GET", "/health/", h=auditor, headers=health_auth(auditor))[0] == 200
 
 
@@ -222,7 +192,7 @@ def digest_for_today():
     channel = routes("INFO")[0] if routes("INFO") else pytest.skip("INFO is routed nowhere in this inventory")
     reset_sink()
     before = line_count(APP, MONITORING_LOG)
-    run("digest")
+    run_logged_job("digest")
     heading = f"PeerQuest daily digest for {APP_NAME}"
     try:
         records = wait_for(lambda: delivered(channel, heading), what="the digest")
@@ -253,7 +223,7 @@ def test_digest_counts_the_days_events_from_the_log():
     count = int(pattern["threshold"])
     restart_scan_at_end_of_log("errors")
     log_through_django(APP, app_log_writer("ERROR"), "ERROR", f"{pattern['label']} {marker('dig')}", count=count)
-    line = run("errors")
+    line = run_logged_job("errors")
     assert f'"{pattern["name"]}": {count}' in line, line
     text = digest_for_today()
     events = next(x for x in text.splitlines() if x.startswith("Events in the last 24 hours: "))
