@@ -56,7 +56,7 @@ from pqtest import (  # noqa: E402
 )
 
 # Verified in the default scenario too (molecule/default/molecule.yml selects by this mark).
-pytestmark = pytest.mark.rollout
+pytestmark = pytest.mark.default_scenario
 
 APP = host("app")
 APP_NAME = host_name("app")

@@ -28,7 +28,7 @@ from pqtest import (  # noqa: E402
 )
 
 # Verified in the default scenario too (molecule/default/molecule.yml selects by this mark).
-pytestmark = pytest.mark.rollout
+pytestmark = pytest.mark.default_scenario
 
 
 def test_phase1_serves_health_and_logs_through_the_deployed_logging():

@@ -558,6 +558,8 @@ def test_cron_runs_the_schedule():
         APP.check_output("systemctl stop cron.service")
 
 
+# Both scenarios: through the follower's own delivery here, through Alertmanager in custom_site.
+@pytest.mark.default_scenario
 def test_critical_detection_time():
     """MTTD from the log line to the message received (written to .cache/mttd-<scenario>.json).
 

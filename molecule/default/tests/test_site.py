@@ -29,7 +29,7 @@ from pqtest import (  # noqa: E402
 )
 
 # Verified in the default scenario too (molecule/default/molecule.yml selects by this mark).
-pytestmark = pytest.mark.rollout
+pytestmark = pytest.mark.default_scenario
 
 APP = host("app")
 SINK = host("sink")
