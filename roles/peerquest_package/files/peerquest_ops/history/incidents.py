@@ -31,8 +31,8 @@ class Incident:
         self.last = first["time"]
         # When what was alerted happened: the earliest event time a record carries.
         self.event_time = first.get("event_time")
-        # The id an operator names it by: its first record's.
-        self.alert_id = first.get("id", "")
+        # The id an operator names it by: the one peerquest-alert's records of one alert share, else the first record's.
+        self.alert_id = first.get("alert") or first.get("id", "")
         self.ids = set()
         self.outcomes = {}
         self.delivered = None
