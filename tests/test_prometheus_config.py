@@ -575,3 +575,13 @@ def test_templates_exist_for_every_staged_file():
     ]
     for name in names:
         assert (Path(ROLES / ROLE / "templates") / f"{name}.j2").exists(), name
+
+
+def test_every_scheduled_monitor_has_its_own_max_age():
+    """A job without an entry gets the 2 h default: a weekly job would be called stale all week."""
+    jobs = yaml.safe_load((ROLES / "peerquest_monitors" / "defaults" / "main.yml").read_text())[
+        "peerquest_monitors_jobs"
+    ]
+    ages = yaml.safe_load((ROLES / "peerquest_prometheus" / "defaults" / "main.yml").read_text())
+    missing = sorted(set(jobs) - set(ages["peerquest_prometheus_monitor_max_age"]))
+    assert not missing, f"peerquest_prometheus_monitor_max_age has no entry for {missing}"
