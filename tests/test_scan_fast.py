@@ -364,3 +364,16 @@ def test_check_config_names_a_bad_budget_or_hold(change, problem):
     config["follow"] = {"patterns": []}
     assert problem not in config_problems(config)
     assert problem in config_problems(config | change)
+
+
+def test_a_failed_alert_is_not_held_back(storm_follower, tmp_path):
+    """An alert command that delivered nothing and queued nothing: the next line of the kind tries again."""
+    m, critical, calls = storm_follower
+    m.config["follow"]["hold_seconds"] = 3600
+    failing = tmp_path / "failing-alert"
+    failing.write_text("#!/bin/sh\nexit 1\n")
+    failing.chmod(0o755)
+    m.config["alert_command"] = str(failing)
+    critical_lines(critical, 3)
+    follow.follow_pass(m)
+    assert json.loads((Path(m.state_dir) / "follow.json").read_text()).get("held", {}) == {}

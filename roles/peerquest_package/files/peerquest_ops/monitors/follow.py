@@ -22,6 +22,10 @@ from peerquest_ops.monitors.logline import parse
 from peerquest_ops.monitors.runtime import load_json, log, save_json
 from peerquest_ops.monitors.scan import compile_rules, read_new_lines
 
+# peerquest-alert's exit statuses after which a key's repeats may be held back: delivered (or
+# suppressed as a duplicate), or queued in its spool for retry.
+SENT_OR_QUEUED = (0, 75)
+
 # Set by SIGTERM in the follower: finish the alert in hand, record it, stop.
 _STOP = {"requested": False}
 
@@ -74,9 +78,11 @@ def _alert_line(monitor, cfg, rules, line, held):
         if record and record["count"]:
             since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record["sent"]))
             note = f"\n({record['count']} more like it since {since} held back within the dedup window)"
-        monitor.alert(cfg["severity"], key, f"{text}\n(in {cfg['log_file']}){note}")
-        # After the command returned: never earlier than the time its own dedup recorded.
-        held[key] = {"sent": time.time(), "count": 0}
+        code = monitor.alert(cfg["severity"], key, f"{text}\n(in {cfg['log_file']}){note}")
+        if code in SENT_OR_QUEUED:
+            # After the command returned: never earlier than the time its own dedup recorded.
+            held[key] = {"sent": time.time(), "count": 0}
+        # else: nothing went out and nothing waits in the spool; the next line of the kind tries again.
         alerted = True
     return alerted
 
