@@ -20,6 +20,9 @@ APT_PACKAGES=(
   logrotate
   # tests/test_logship_config.py checks the rendered rsyslog snippets (rsyslogd -N1).
   rsyslog
+  # tests/test_mtail_program.py and tests/test_metrics_node_exporter.py run the real
+  # binaries on the rendered program and flags, as the roles' checks do on the hosts.
+  mtail prometheus-node-exporter
 )
 # containers.podman is taken from this bundle wheel; the hash pins the exact file.
 ANSIBLE_BUNDLE_VERSION="12.3.0"
