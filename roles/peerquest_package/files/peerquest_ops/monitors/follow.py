@@ -78,7 +78,10 @@ def _alert_line(monitor, cfg, rules, line, held):
         if record and record["count"]:
             since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record["sent"]))
             note = f"\n({record['count']} more like it since {since} held back within the dedup window)"
-        code = monitor.alert(cfg["severity"], key, f"{text}\n(in {cfg['log_file']}){note}")
+        # The line's own time: the history's MTTD runs from when it was logged.
+        code = monitor.alert(
+            cfg["severity"], key, f"{text}\n(in {cfg['log_file']}){note}", event_time=entry.when(time.time())
+        )
         if code in SENT_OR_QUEUED:
             # After the command returned: never earlier than the time its own dedup recorded.
             held[key] = {"sent": time.time(), "count": 0}
