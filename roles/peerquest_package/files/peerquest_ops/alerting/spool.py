@@ -39,7 +39,6 @@ import json
 import os
 import re
 import time
-import uuid
 
 from peerquest_ops.alerting import record
 from peerquest_ops.alerting.channels import DeliveryError, alertmanager, deliver
@@ -107,7 +106,7 @@ def hold(config, channel, error, now):
     """Hold channel after a permanent failure; True when this is news (to be reported)."""
     if held(config, channel):
         return False
-    salt = uuid.uuid4().hex
+    salt = os.urandom(16).hex()
     record = {"since": now, "error": str(error), "salt": salt, "fingerprint": _fingerprint(config, channel, salt)}
     os.makedirs(config["spool_dir"], exist_ok=True)
     write_json(_hold_path(config, channel), record)
@@ -131,7 +130,7 @@ def queue(delivery, error, config, now, reported=True):
     spool_dir = config["spool_dir"]
     os.makedirs(spool_dir, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
-    entry = dict(delivery, id=f"{stamp}-{delivery['channel']}-{uuid.uuid4().hex[:12]}", attempts=1)
+    entry = dict(delivery, id=f"{stamp}-{delivery['channel']}-{os.urandom(6).hex()}", attempts=1)
     entry.update(next_attempt=int(now + delay(config, 1, error)), last_error=str(error))
     if reported:
         entry["reported"] = fault(error)

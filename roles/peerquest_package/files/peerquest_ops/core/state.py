@@ -17,7 +17,6 @@ import json
 import os
 import sys
 import time
-import uuid
 
 
 def _warn_stderr(text):
@@ -73,7 +72,7 @@ def write_json(path, data, mode=None):
     account alike.
     """
     directory = os.path.dirname(path)
-    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{uuid.uuid4().hex}")
+    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.urandom(16).hex()}")
     # Not mkstemp: its 0600 would keep the group out.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else 0o600)
     try:

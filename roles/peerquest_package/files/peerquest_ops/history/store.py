@@ -24,10 +24,8 @@ import contextlib
 import glob
 import json
 import os
-import socket
 import sys
 import time
-import uuid
 import zlib
 
 from peerquest_ops.core.config import scrub
@@ -60,7 +58,7 @@ def history_path(state_dir):
 
 
 def new_id():
-    return uuid.uuid4().hex[:12]
+    return os.urandom(6).hex()
 
 
 def _warn_stderr(text):
@@ -70,7 +68,7 @@ def _warn_stderr(text):
 def make(outcome, key, severity, channel="-", **fields):
     """A record with its id, time and host; None-valued fields are left out, long texts cut."""
     record = {"id": new_id(), "time": round(time.time(), 3), "outcome": outcome, "key": key}
-    record.update(severity=severity, channel=channel, host=socket.gethostname())
+    record.update(severity=severity, channel=channel, host=os.uname().nodename)
     for name, value in fields.items():
         if value is None:
             continue

@@ -19,8 +19,6 @@ follower pages once) are left out; dbwatch resolves its episode itself
 """
 
 import os
-import socket
-import subprocess
 import time
 
 from peerquest_ops.core.locking import locked
@@ -33,11 +31,17 @@ OPEN_ALERTS = "alerts_open"
 EVENT_KEYS = ("follow:", "database:", "health:recovered")
 
 
+def _fqdn():
+    import socket  # only where the settings name no host: every job starts faster without it
+
+    return socket.getfqdn()
+
+
 class Monitor:
     def __init__(self, config, deployed_at=None):
         self.config = config
         self.state_dir = config["state_dir"]
-        self.host = config.get("host") or socket.getfqdn()
+        self.host = config.get("host") or _fqdn()
         # When these settings were written (the deploy): a job that has never
         # run is overdue only once its allowed silence has passed since then.
         self.deployed_at = deployed_at
@@ -83,6 +87,8 @@ class Monitor:
         A command that hangs past timeout, or cannot be started, is a failed send (exit 124 or
         127, as the shell says it), never an exception: the job logs it and carries on.
         """
+        import subprocess  # here, not at the top: a run that alerts nothing starts faster
+
         command = [self.config["alert_command"], "--severity", severity, "--key", key]
         if event_time is not None:
             command += ["--event-time", f"{event_time:.3f}"]
