@@ -225,7 +225,7 @@ def test_an_unwritable_log_directory_is_reported_alerted_and_mended_by_the_next_
     """The directory made unwritable while the app runs: open files still take lines, so the app's
     logging speaks when it must create one (a file rotated away, here moved aside)."""
     path = log_dir()
-    follow = monitors_config()["follow"]
+    follow = monitors_config().get("follow") or {}
     followed = follow.get("log_file") if follow.get("enabled") else None
     names = [n for n in files_receiving("quests", "ERROR") if log_path(n) != followed]
     if not names:
