@@ -20,7 +20,6 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "testlib"))
 from pqtest import (  # noqa: E402
     V,
-    alert_cmd,
     alert_events,
     app_database,
     app_is_up,
@@ -48,7 +47,6 @@ from pqtest import (  # noqa: E402
     reset_sink,
     restart_scan_at_end_of_log,
     routes,
-    run_job,
     run_logged_job,
     subject,
     wait_for,
@@ -228,29 +226,6 @@ def test_digest_counts_the_days_events_from_the_log():
     text = digest_for_today()
     events = next(x for x in text.splitlines() if x.startswith("Events in the last 24 hours: "))
     assert f"{pattern['name']}={count}" in events.split(": ", 1)[1].split(", "), events
-
-
-@direct_delivery
-def test_review_counts_each_alert_and_reaches_the_digest():
-    channels = routes("WARNING")
-    if not channels:
-        pytest.skip("WARNING is routed nowhere in this inventory")
-    key = marker("review")
-    for _ in range(2):  # sent once, then suppressed as a duplicate (when dedup is on)
-        result = APP.run(f"{alert_cmd()} --severity WARNING --key {key} --message {shlex.quote('review ' + key)}")
-        assert result.rc == 0, result.stdout + result.stderr
-    events = alert_events(key)
-    sent = sum(1 for event, _ in events if event == "sent")
-    assert sent == len(channels), events
-    expected = f"sent={sent}"
-    if VARS["peerquest_alerting_dedup_window_minutes"]:
-        expected += ", suppressed=1"
-    before = line_count(APP, MONITORING_LOG)
-    assert run_job("review").rc == 0
-    assert any("INFO queued for digest key=review" in x for x in lines_after(APP, MONITORING_LOG, before))
-    text = digest_for_today()
-    assert f"Monthly alert review for {APP_NAME}: " in text, text
-    assert f"- WARNING {key}: {expected}" in text.splitlines(), text
 
 
 # ------------------------------------------------------ the CRITICAL follower

@@ -1,5 +1,7 @@
 """Phase 4 on real hosts: a threshold changed in the inventory and applied with `--tags phase4`
-changes when the alert fires.
+changes when the alert fires; the alert history records each alert, its acknowledgement and the
+resolution a recovering check writes; the weekly and monthly reviews read the whole history,
+rotated and compressed copies included, keep their reports and mail them.
 
 Every value comes from the deployed variables (pqtest), so custom_site runs this with its own
 patterns and thresholds.
@@ -9,8 +11,10 @@ import ast
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -18,17 +22,27 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "testlib"
 from pqtest import (  # noqa: E402
     EPHEMERAL_DIR,
     PROJECT_DIR,
+    VIA_ALERTMANAGER,
     V,
+    alert_cmd,
+    app_is_up,
     app_log_writer,
+    app_service,
     cron_paused,
+    delivered,
     forget_dedup,
     host,
     host_name,
     log_through_django,
     marker,
+    monitor_user,
     monitors_config,
+    output,
     restart_scan_at_end_of_log,
+    routes,
+    run_job,
     run_logged_job,
+    wait_for,
 )
 
 APP = host("app")
@@ -101,3 +115,106 @@ def test_a_lower_threshold_applied_with_tags_phase4_makes_the_same_lines_alert()
         finally:
             deploy_phase4({})
             assert deployed_threshold(pattern["name"]) == count
+
+
+# ------------------------------------------------------------ alert history
+
+HISTORY = VARS["peerquest_monitors_history_file"]
+HISTORY_CMD = shlex.quote(VARS["peerquest_alerting_history_command_path"])
+# Where Alertmanager delivers, peerquest-alert's record of a handed-over alert says so.
+DELIVERED = "handed" if VIA_ALERTMANAGER else "sent"
+
+
+def history(tag=None):
+    """The history's current file, as records (those whose key carries tag)."""
+    records = [json.loads(line) for line in output(APP, f"cat {shlex.quote(HISTORY)}").splitlines() if line]
+    return [r for r in records if tag is None or tag in r.get("key", "")]
+
+
+def history_lines_in_every_copy():
+    """Records in the history and its rotated copies, compressed ones included."""
+    pattern = shlex.quote(HISTORY) + "*"
+    return int(output(APP, f"sh -c 'for f in {pattern}; do zcat -f \"$f\"; done | grep -c .'").strip())
+
+
+def test_an_alert_and_its_acknowledgement_are_one_alert_in_the_history():
+    if not routes("WARNING"):
+        pytest.skip("WARNING is routed nowhere in this inventory")
+    key = f"{APP_NAME}:{marker('hist')}"
+    happened = int(time.time()) - 120
+    forget_dedup()
+    result = APP.run(f"{alert_cmd()} --severity WARNING --key {key} --message history --event-time {happened}")
+    assert result.rc == 0, result.stdout + result.stderr
+    records = history(key)
+    delivered = [r for r in records if r["outcome"] == DELIVERED]
+    expected = 1 if VIA_ALERTMANAGER else len(routes("WARNING"))
+    assert len(delivered) >= expected, records
+    if not VIA_ALERTMANAGER:
+        assert sorted(r["channel"] for r in delivered) == sorted(routes("WARNING")), records
+    assert {r["alert"] for r in records} == {delivered[0]["alert"]}, records  # one alert, one id
+    assert all(r["event_time"] == happened and r["severity"] == "WARNING" for r in delivered), records
+
+    answer = APP.run(f"{HISTORY_CMD} ack {shlex.quote(key)} --note checked")
+    assert answer.rc == 0, answer.stdout + answer.stderr
+    acks = [r for r in history(key) if r["outcome"] == "ack"]
+    assert len(acks) == 1 and acks[0]["alert"] == delivered[0]["alert"], history(key)
+    listed = output(APP, f"{HISTORY_CMD} list --key {shlex.quote(key)}")
+    assert "acked" in listed, listed
+
+
+def test_a_recovered_service_is_recorded_resolved_once():
+    unit = shlex.quote(app_service())
+    key = f"{APP_NAME}:health:unavailable"
+
+    def resolutions():
+        return [r for r in history() if r["key"] == key and r["outcome"] == "resolved"]
+
+    with cron_paused():
+        forget_dedup()
+        before = len(resolutions())
+        seen = len(history())
+        APP.check_output(f"systemctl stop {unit}")
+        try:
+            run_job("health_quick")  # the quick probe, as cron runs it every minute
+            raised = [r["outcome"] for r in history()[seen:] if r["key"] == key]
+            assert DELIVERED in raised and "resolved" not in raised, history()[seen:]
+        finally:
+            APP.check_output(f"systemctl start {unit}")
+            wait_for(app_is_up, timeout=60, what="the app answering again")
+        run_job("health_quick")
+        found = resolutions()
+        assert len(found) == before + 1, history()[-10:]
+        assert found[-1]["job"] == "health_quick", found[-1]
+        run_job("health_quick")
+        assert len(resolutions()) == before + 1  # recorded once, not on every healthy run
+
+
+def test_the_reviews_read_every_rotated_copy_keep_their_reports_and_mail_them():
+    if not routes("INFO"):
+        pytest.skip("INFO is routed nowhere in this inventory")
+    rotate = f"logrotate -f {shlex.quote(V('app')['peerquest_logrotate_config_path'])}"
+    with cron_paused():
+        for index in range(2):  # two rotations: one copy stays plain (delaycompress), the older one is gzipped
+            tag = marker(f"rot{index}")
+            assert APP.run(f"{alert_cmd()} --severity WARNING --key {APP_NAME}:{tag} --message {tag}").rc == 0
+            APP.check_output(rotate)
+        copies = output(APP, f"ls -1 {shlex.quote(HISTORY)}*").split()
+        assert any(c.endswith(".gz") for c in copies) and len(copies) >= 3, copies
+        report_dir = VARS["peerquest_monitors_review_dir"]
+        for kind, title in (
+            ("threshold_review", "Weekly alert threshold review"),
+            ("review", "Monthly monitoring review"),
+        ):
+            total = history_lines_in_every_copy()
+            done = run_logged_job(kind)
+            assert f" {kind}: {total} history record(s)" in done, (total, done)
+            kept = re.search(r"kept (\S+\.txt)", done)[1]
+            assert kept.startswith(report_dir + "/"), done
+            mode, owner = output(APP, f"stat -c '%a %U' {shlex.quote(kept)}").split()
+            assert (mode, owner) == ("640", monitor_user()), (mode, owner)
+            assert title in output(APP, f"cat {shlex.quote(kept)}")
+            wait_for(
+                lambda title=title: all(delivered(channel, title) for channel in routes("INFO")),
+                timeout=60,
+                what=f"the {kind} report at every INFO channel",
+            )
