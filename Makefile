@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help bootstrap image lint unit molecule test sandbox sandbox-down bench
+.PHONY: help bootstrap image lint unit molecule test sandbox sandbox-down bench bench-converge
 
 help:
 	@echo "make sandbox       bootstrap, start pq-sandbox-app/pq-sandbox-sink, run prepare.yml and site.yml"
@@ -15,6 +15,7 @@ help:
 	@echo "make molecule      molecule test for every scenario (SCENARIO=name for one)"
 	@echo "make image         build the test-host image if missing"
 	@echo "make bench         the benchmark suite, no hosts (BENCH_SIZES, BENCH_RUNS, BENCH_DIR: README Benchmarks)"
+	@echo "make bench-converge  site.yml on three fresh hosts, the idempotent rerun against ansible -m ping (not beside make test)"
 	@echo "make bootstrap     install tools (Debian packages, .venv, collections)"
 
 bootstrap:
@@ -43,3 +44,6 @@ sandbox-down: bootstrap
 
 bench: bootstrap
 	@. scripts/env.sh && python3 -m bench
+
+bench-converge: image
+	@. scripts/env.sh && python3 -m bench.converge

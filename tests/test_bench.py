@@ -90,3 +90,16 @@ def test_sizes_parse():
         512 << 10,
         4096,
     ]
+
+
+def test_the_converge_benchmark_reads_each_host_s_recap():
+    from bench.converge import recap
+
+    out = """PLAY RECAP *********************************************************************
+pq-a-app1                  : ok=141  changed=0    unreachable=0    failed=0    skipped=139  rescued=0    ignored=0
+pq-a-sink                  : ok=81   changed=2    unreachable=0    failed=0    skipped=36   rescued=0    ignored=0
+"""
+    assert recap(out) == {
+        "pq-a-app1": {"ok": 141, "changed": 0, "skipped": 139, "tasks": 280},
+        "pq-a-sink": {"ok": 81, "changed": 2, "skipped": 36, "tasks": 117},
+    }
