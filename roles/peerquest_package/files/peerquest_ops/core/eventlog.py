@@ -63,9 +63,13 @@ class EventLog:
             return
         data = (scrub(f"{log_stamp()} {self.program} {text}") + "\n").encode("utf-8")
         if self.path == "-":
-            sys.stdout.flush()
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
+            # Cron appends standard output to the log: on a full disk the write fails, and the job
+            # must go on to alert (through the network) rather than die at its first line.
+            try:
+                sys.stdout.flush()
+                os.write(sys.stdout.fileno(), data)
+            except OSError as exc:
+                self._warn_once(f"cannot write the job log (standard output): {exc.strerror}")
             return
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
@@ -74,6 +78,13 @@ class EventLog:
             finally:
                 os.close(fd)
         except OSError as exc:
-            if not self.warned:
-                self.warn(f"cannot write {self.path}: {exc.strerror}")
-                self.warned = True
+            self._warn_once(f"cannot write {self.path}: {exc.strerror}")
+
+    def _warn_once(self, text):
+        if self.warned:
+            return
+        self.warned = True
+        try:
+            self.warn(text)
+        except OSError:
+            pass  # standard error is on the same full disk: nothing left to tell it to
