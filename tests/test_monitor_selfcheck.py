@@ -215,8 +215,8 @@ def test_a_stop_between_two_alerts_resumes_with_the_next_line(follower, monkeypa
     critical_lines(log, "t1", "t2", "t3", "t4")
     real = base.Monitor.alert
 
-    def alert_then_stop(self, *args):
-        status = real(self, *args)
+    def alert_then_stop(self, *args, **kwargs):
+        status = real(self, *args, **kwargs)
         if len(calls()) == 2:
             follow.request_stop()  # SIGTERM arrives while the second alert is out
         return status
@@ -237,10 +237,10 @@ def test_a_kill_during_an_alert_repeats_at_most_that_one(follower, monkeypatch):
     critical_lines(log, "k1", "k2", "k3")
     real = base.Monitor.alert
 
-    def killed_on_the_second(self, *args):
+    def killed_on_the_second(self, *args, **kwargs):
         if len(calls()) == 1:
             raise SystemExit("killed")  # SIGKILL: nothing after this point runs
-        return real(self, *args)
+        return real(self, *args, **kwargs)
 
     monkeypatch.setattr(base.Monitor, "alert", killed_on_the_second)
     with pytest.raises(SystemExit):

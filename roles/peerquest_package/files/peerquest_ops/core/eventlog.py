@@ -66,8 +66,13 @@ class EventLog:
             # Cron appends standard output to the log: on a full disk the write fails, and the job
             # must go on to alert (through the network) rather than die at its first line.
             try:
+                fd = sys.stdout.fileno()
+            except (OSError, ValueError):  # standard output replaced by an object without one
+                sys.stdout.write(data.decode("utf-8"))
+                return
+            try:
                 sys.stdout.flush()
-                os.write(sys.stdout.fileno(), data)
+                os.write(fd, data)  # unbuffered: nothing left over for the exit to fail on
             except OSError as exc:
                 self._warn_once(f"cannot write the job log (standard output): {exc.strerror}")
             return
