@@ -455,3 +455,37 @@ def test_the_channels_published_for_alertmanager_and_the_trends():
     defaults = published("peerquest_alerting__alertmanager__dependent_channels")
     assert defaults["email"]["smtp_port"] == 587 and defaults["email"]["starttls"] is True
     assert defaults["routes"] == {"CRITICAL": ["email"], "WARNING": ["email"], "INFO": ["email"]}
+
+
+def test_resolve_ends_the_keys_firing_alert_now_and_stops_re_posting_it(am, hooks, tmp_path):
+    stub = am()
+    config = am_config(tmp_path, hooks, [stub.url])
+    assert alert(config, "--key", "app1:selfcheck:disk").returncode == 0
+    assert alert(config, "--key", "app1:errors:other").returncode == 0
+    before = time.time()
+    result = alert(config, "--resolve", "--key", "app1:selfcheck:disk", severity=None)
+    assert result.returncode == 0, result.stderr
+    assert "app1:selfcheck:disk: resolved (1 firing alert(s) ended in Alertmanager)" in result.stdout
+    first, other, ended = stub.alerts()
+    assert ended["labels"] == first["labels"] and ended["startsAt"] == first["startsAt"]
+    assert before - 1 <= stamp(ended["endsAt"]) <= time.time() + 1  # ended now, not at its resolve time
+    # The retry job re-posts only what still fires; the same condition again is a new alert.
+    assert alert(config, FLUSH, severity=None).returncode == 0
+    assert stub.alerts()[3:] == [other]
+    assert alert(config, "--key", "app1:selfcheck:disk").returncode == 0
+    assert stub.alerts()[-1]["labels"]["key"] == "app1:selfcheck:disk"
+    assert log_lines(tmp_path)[2].endswith(
+        "INFO resolved severity=CRITICAL key=app1:selfcheck:disk channel=alertmanager"
+    )
+
+
+def test_resolve_clears_the_dedup_window_on_the_direct_path(hooks, tmp_path):
+    config = make_config(tmp_path, hooks)
+    assert alert(config, "--key", "app1:health:unavailable").returncode == 0
+    sent = len(hooks.requests)
+    assert "suppressed" in alert(config, "--key", "app1:health:unavailable").stdout
+    assert len(hooks.requests) == sent
+    assert alert(config, "--resolve", "--key", "app1:health:unavailable", severity=None).returncode == 0
+    assert alert(config, "--key", "app1:health:unavailable").returncode == 0
+    assert len(hooks.requests) > sent  # a new incident, not a duplicate of the old one
+    assert alert(config, "--resolve", severity=None).returncode == 2  # a key is required

@@ -224,12 +224,17 @@ def test_concurrent_appends_do_not_interleave(tmp_path):
 def monitor(tmp_path):
     found, _, calls = scratch_monitor(tmp_path, lambda log: {"digest": {"enabled": True}})
     found.config["history"] = {"file": str(tmp_path / store.FILE_NAME)}
+    found.calls = calls  # what the alert command was run with
     return found
 
 
 def fresh(monitor):
     """The next run of a job: a new Monitor on the same settings and state."""
     return type(monitor)(monitor.config)
+
+
+def resolve_calls(monitor):
+    return [c["argv"] for c in monitor.calls() if "--resolve" in c["argv"]]
 
 
 def test_a_condition_that_clears_is_resolved_once_by_the_job_that_raised_it(monitor, tmp_path):
@@ -242,8 +247,11 @@ def test_a_condition_that_clears_is_resolved_once_by_the_job_that_raised_it(moni
     still = fresh(monitor)
     still.alert("WARNING", "errors:approval_failed", "5 x failed")
     assert still.settle("errors") == []
+    assert resolve_calls(monitor) == []
     assert fresh(monitor).settle("errors") == ["errors:approval_failed"]
     assert fresh(monitor).settle("errors") == []
+    # The alert command heard it once: its dedup window cleared, Alertmanager's alert ended.
+    assert resolve_calls(monitor) == [["--resolve", "--key", "app1:errors:approval_failed"]]
     resolved = [r for r in store.read(str(tmp_path / store.FILE_NAME)) if r["outcome"] == "resolved"]
     assert [(r["key"], r["severity"], r["job"]) for r in resolved] == [
         ("app1:errors:approval_failed", "WARNING", "errors")

@@ -6,6 +6,7 @@
     peerquest-alert --config FILE --check-config
     peerquest-alert --config FILE --flush-spool
     peerquest-alert --config FILE --test-channels
+    peerquest-alert --config FILE --resolve --key KEY
 
 --config is required: the program has no built-in settings path, and the
 configuration carries every setting (no key has a built-in default). The
@@ -32,6 +33,11 @@ posts a test alert (PeerQuestChannelTest, INFO) to every Alertmanager when
 selftest_channels lists a channel, and exits 1 when one did not accept it.
 --check-config and the exit statuses are the same on both paths.
 
+--resolve says the condition behind --key is over (the monitors run it when a
+check recovers): its dedup window is cleared, so its next alert is a new one,
+and through Alertmanager its firing alerts are posted as ended now and no
+longer re-posted. Exit 0 whether or not anything was firing.
+
 A channel that refuses our credentials (SMTP login refused, webhook 401/403)
 is held: its deliveries wait in the spool, untried, until its settings change
 (see alerting.spool). A receiver's Retry-After is honoured up to
@@ -52,7 +58,7 @@ import os
 import re
 import sys
 
-from peerquest_ops.alerting import output, routing, spool
+from peerquest_ops.alerting import dedup, output, routing, spool
 from peerquest_ops.alerting.channels import alertmanager
 from peerquest_ops.alerting.output import PROGRAM, say, warn
 from peerquest_ops.alerting.schema import load_config
@@ -100,8 +106,11 @@ def parse_args(argv):
     mode.add_argument("--check-config", action="store_true", help="only check the configuration file")
     mode.add_argument("--flush-spool", action="store_true", help="retry the queued deliveries that are due")
     mode.add_argument("--test-channels", action="store_true", help="send a test to each of selftest_channels")
+    mode.add_argument("--resolve", action="store_true", help="the condition behind --key is over")
     args = parser.parse_args(argv)
-    if not (args.check_config or args.flush_spool or args.test_channels) and not args.severity:
+    if args.resolve and not args.key:
+        parser.error("--resolve needs --key")
+    if not (args.check_config or args.flush_spool or args.test_channels or args.resolve) and not args.severity:
         parser.error("--severity is required")
     return args
 
@@ -139,6 +148,13 @@ def _flush(config, log):
     return spool.flush(config, log, alert=alert, reroute=reroute)
 
 
+def _resolve(key, config, log):
+    dedup.forget(config, key)
+    ended = alertmanager.resolve(config, key, log) if alertmanager.active(config) else 0
+    say(f"{key}: resolved" + (f" ({ended} firing alert(s) ended in Alertmanager)" if ended else ""))
+    return 0
+
+
 def main(argv=None):
     args = parse_args(argv)
     # Spool, state and log are shared by root and the alert account through their group.
@@ -159,6 +175,8 @@ def main(argv=None):
             return _flush(config, log)
         if args.test_channels:
             return routing.selftest(config, log)
+        if args.resolve:
+            return _resolve(args.key, config, log)
         return _send(args, config, log)
     except OSError as exc:
         # State or spool directory unusable: say so plainly, not as a traceback.

@@ -74,6 +74,23 @@ def release(config, key, claimed_at, previous):
         write_json(path, state)
 
 
+def forget(config, key):
+    """The condition behind key is over: its next alert is a new one, never suppressed (a count it owes stays)."""
+    path = dedup_path(config)
+    if not path:
+        return
+    with locked(_lock_path(path)):
+        state = read_state(path)
+        entry = state["keys"].get(key)
+        if entry is None:
+            return
+        if entry.get("suppressed"):
+            entry["last_sent"] = 0
+        else:
+            del state["keys"][key]
+        write_json(path, state)
+
+
 def suppressed_note(previous):
     count = previous.get("suppressed", 0)
     if not count:

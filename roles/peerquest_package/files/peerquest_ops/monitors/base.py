@@ -87,11 +87,21 @@ class Monitor:
         A command that hangs past timeout, or cannot be started, is a failed send (exit 124 or
         127, as the shell says it), never an exception: the job logs it and carries on.
         """
-        import subprocess  # here, not at the top: a run that alerts nothing starts faster
-
         command = [self.config["alert_command"], "--severity", severity, "--key", key]
         if event_time is not None:
             command += ["--event-time", f"{event_time:.3f}"]
+        return self._run_alert_command(command, text, timeout)
+
+    def _announce_resolved(self, key, severity):
+        """Tell the alert command that key's condition is over: its dedup window is cleared, and
+        through Alertmanager the alert ends now instead of at its resolve time."""
+        result = self._run_alert_command([self.config["alert_command"], "--resolve", "--key", key], "", 60)
+        outcome = (result.stdout + result.stderr).strip().replace("\n", " | ")
+        log(f"{severity} resolve key={key} exit={result.returncode} {outcome}")
+
+    def _run_alert_command(self, command, text, timeout):
+        import subprocess  # here, not at the top: a run that alerts nothing starts faster
+
         try:
             return subprocess.run(command, input=text, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
@@ -114,6 +124,7 @@ class Monitor:
             self.history_file, "resolved", f"{self.host}:{key}", severity, host=self.host, note=note, warn=_warn
         )
         log(f"{severity} resolved key={key}")
+        self._announce_resolved(f"{self.host}:{key}", severity)
 
     def settle(self, job, now=None):
         """After a job ran to its end: resolve what it raised before and not now; count the run for uptime."""
@@ -145,6 +156,7 @@ class Monitor:
                 warn=_warn,
             )
             log(f"{entry.get('severity', '-')} resolved key={key} (raised since {time.ctime(entry.get('since', now))})")
+            self._announce_resolved(f"{self.host}:{key}", entry.get("severity", "-"))
         uptime.count_run(self, job, now)
         return [key for key, _ in resolved]
 

@@ -5,6 +5,7 @@
     send(delivery, config)          post it to every URL; what was done, or DeliveryError when none accepted
     post(alerts, config)            ([address that accepted, ...], [(address, reason), ...])
     refresh(config, log)            post the alerts still firing again (--flush-spool)
+    resolve(config, key, log)       post key's firing alerts as ended now and forget them (--resolve)
     test_alert(config, host)        the alert --test-channels posts on this path
 
 On this path nothing is sent to a channel directly: Alertmanager routes by the
@@ -30,6 +31,7 @@ message.
 """
 
 import concurrent.futures
+import contextlib
 import hashlib
 import os
 import socket
@@ -190,6 +192,38 @@ def refresh(config, log, now=None):
         log.event("INFO", "refresh-failed", severity="-", key="-", channel=CHANNEL, error=failures_text(failed))
         return 0
     return len(alerts)
+
+
+def resolve(config, key, log, now=None):
+    """The condition behind key is over: its firing alerts are posted with endsAt now (Alertmanager
+    sends the resolution where a receiver asks for it) and no longer re-posted. How many ended."""
+    directory = firing_dir(config)
+    if not directory or not os.path.isdir(directory):
+        return 0
+    now = time.time() if now is None else now
+    wanted = scrub(key)  # as payload() labels it
+    ended, paths = [], []
+    for name in sorted(os.listdir(directory)):
+        if name.startswith(".") or not name.endswith(".json"):
+            continue
+        path = os.path.join(directory, name)
+        alert = read_json(path, {}, warn=warn).get("alert")
+        if isinstance(alert, dict) and alert.get("labels", {}).get("key") == wanted:
+            ended.append(dict(alert, endsAt=iso_utc(now)))
+            paths.append(path)
+    if not ended:
+        return 0
+    accepted, failed = post(ended, config)
+    if not accepted:
+        # Kept, so refresh() goes on posting them until their own end: Alertmanager resolves them then.
+        log.event("INFO", "resolve-failed", severity="-", key=key, channel=CHANNEL, error=failures_text(failed))
+        return 0
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    fsync_dir(directory)
+    log.event("INFO", "resolved", severity=ended[0]["labels"]["severity"], key=key, channel=CHANNEL)
+    return len(ended)
 
 
 def test_alert(config, host):
