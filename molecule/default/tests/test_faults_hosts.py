@@ -119,6 +119,13 @@ def health():
     return app_json("GET", "/health/", headers=health_auth())
 
 
+def settle(job):
+    """Run job once all is mended: what it raised is resolved (through Alertmanager, ended now),
+    so a later test's alert for the same key is a new one, not grouped with this test's."""
+    lines = job_output(job)
+    assert any(f" peerquest-monitor {job}" in line for line in lines), lines
+
+
 # ------------------------------------------------------------------ disk full
 
 
@@ -151,6 +158,7 @@ def test_a_full_disk_keeps_the_app_serving_and_is_reported_and_alerted():
             free_filesystem(small)
             status, body = health()
             assert body["checks"]["disk"]["free_mb"] > 0, body
+    settle("selfcheck")
 
 
 @direct_delivery
@@ -219,6 +227,7 @@ def test_a_removed_log_directory_is_reported_alerted_and_restored_by_the_next_co
             # The original directory and its files (the same inodes: no reader sees a rotation).
             APP.run(f"rm -rf {shlex.quote(path)}")
             APP.check_output(f"mv -T {shlex.quote(saved)} {shlex.quote(path)}")
+            settle("health")
 
 
 def test_an_unwritable_log_directory_is_reported_alerted_and_mended_by_the_next_converge():
@@ -253,6 +262,7 @@ def test_an_unwritable_log_directory_is_reported_alerted_and_mended_by_the_next_
             assert health()[1]["checks"]["log_dir"] == "OK"
         finally:
             APP.check_output(f"chmod {mode} {shlex.quote(path)} && mv -fT {shlex.quote(aside)} {shlex.quote(target)}")
+            settle("health")
 
 
 # ------------------------------------------------ the follower dead across a scan
@@ -300,3 +310,4 @@ def test_a_follower_dead_across_a_scan_is_named_its_lines_alerted_once():
             for channel in channels_for("CRITICAL"):
                 assert len(delivered(channel, tag)) == 1, (channel, tag)
         assert APP.run(f"systemctl is-active {shlex.quote(unit)}").stdout.strip() == "active"
+    settle("selfcheck")
