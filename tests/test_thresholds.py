@@ -254,10 +254,16 @@ def test_failures_spread_wider_than_the_window_do_not_page_and_an_episode_pages_
         dbwatch.db_pass(m, now=start + i)
     assert len(calls()) == 1
     assert dbwatch.db_pass(m, now=start + DB_THRESHOLD + 10 + DB_WINDOW) == "ended"
+    # The episode's end is told to the alert command (its alert ends, its dedup window clears).
+    assert [c["argv"] for c in calls()[1:]] == [["--resolve", "--key", "app1:database:failures"]]
     later = start + 10 * DB_WINDOW
     write_lines(log, *[(*failure, later + i) for i in range(DB_THRESHOLD + 1)])
     assert dbwatch.db_pass(m, now=later + DB_THRESHOLD + 1) == "paged"  # the next outage pages again
-    assert len(calls()) == 2
+    assert [c["argv"][:2] for c in calls()] == [
+        ["--severity", "CRITICAL"],
+        ["--resolve", "--key"],
+        ["--severity", "CRITICAL"],
+    ]
 
 
 def test_the_follower_pages_on_database_failures_and_a_scan_stands_in_when_it_is_silent(monitor, tmp_path):
