@@ -196,6 +196,21 @@ def test_an_alert_queued_before_the_disk_filled_is_delivered_once_when_space_ret
 # --------------------------------------------------- the log directory removed
 
 
+def assert_reported_alerted_and_mended(said, since, mended):
+    """The app's logging said it (journal), /health/'s log_dir is ERROR and the health job alerted;
+    the next converge (peerquest_logdir applied again) mends it, as mended() checks, and /health/ is OK."""
+    journal = journal_since(app_service(), since)
+    assert "--- Logging error ---" in journal and said in journal, journal
+    status, body = health()
+    assert status == 503 and body["checks"]["log_dir"] == "ERROR", body
+    for channel, texts in handed_over(job_output("health"), "WARNING", "health:degraded", "reports", True).items():
+        assert len(texts) == 1 and "log_dir" in texts[0], (channel, texts)
+    done = apply_role("peerquest_logdir")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    mended()
+    assert health()[1]["checks"]["log_dir"] == "OK"
+
+
 def test_a_removed_log_directory_is_reported_alerted_and_restored_by_the_next_converge():
     path = log_dir()
     saved = f"{path}.pq-removed"
@@ -208,21 +223,12 @@ def test_a_removed_log_directory_is_reported_alerted_and_restored_by_the_next_co
         APP.check_output(f"mv -T {shlex.quote(path)} {shlex.quote(saved)}")
         try:
             log_through_django(APP, "quests", "ERROR", f"nowhere to go {marker('gone')}")
-            journal = journal_since(app_service(), since)
-            assert "--- Logging error ---" in journal and f"No such file or directory: '{path}/" in journal, journal
-            status, body = health()
-            assert status == 503 and body["checks"]["log_dir"] == "ERROR", body
-            for channel, texts in handed_over(
-                job_output("health"), "WARNING", "health:degraded", "reports", True
-            ).items():
-                assert len(texts) == 1 and "log_dir" in texts[0], (channel, texts)
-            # The next converge puts the directory back as the role makes it.
-            done = apply_role("peerquest_logdir")
-            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-            mode = VARS["peerquest_logdir_dir_mode"].lstrip("0")
-            owner = APP.check_output(f"stat -c '%U %G %a' {shlex.quote(path)}").split()
-            assert owner == [app_user(), log_group(), mode], owner
-            assert health()[1]["checks"]["log_dir"] == "OK"
+
+            def restored():  # as the role makes it
+                owner = APP.check_output(f"stat -c '%U %G %a' {shlex.quote(path)}").split()
+                assert owner == [app_user(), log_group(), VARS["peerquest_logdir_dir_mode"].lstrip("0")], owner
+
+            assert_reported_alerted_and_mended(f"No such file or directory: '{path}/", since, restored)
         finally:
             # The original directory and its files (the same inodes: no reader sees a rotation).
             APP.run(f"rm -rf {shlex.quote(path)}")
@@ -248,18 +254,13 @@ def test_an_unwritable_log_directory_is_reported_alerted_and_mended_by_the_next_
         APP.check_output(f"mv -T {shlex.quote(target)} {shlex.quote(aside)} && chmod a-w {shlex.quote(path)}")
         try:
             log_through_django(APP, "quests", "ERROR", f"cannot create {marker('ro')}")
-            journal = journal_since(app_service(), since)
-            assert "--- Logging error ---" in journal and f"Permission denied: '{target}'" in journal, journal
-            status, body = health()
-            assert status == 503 and body["checks"]["log_dir"] == "ERROR", body
-            for channel, texts in handed_over(
-                job_output("health"), "WARNING", "health:degraded", "reports", True
-            ).items():
-                assert len(texts) == 1 and "log_dir" in texts[0], (channel, texts)
-            done = apply_role("peerquest_logdir")
-            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-            assert APP.check_output(f"stat -c %a {shlex.quote(path)}") == VARS["peerquest_logdir_dir_mode"].lstrip("0")
-            assert health()[1]["checks"]["log_dir"] == "OK"
+
+            def writable_again():
+                assert APP.check_output(f"stat -c %a {shlex.quote(path)}") == VARS["peerquest_logdir_dir_mode"].lstrip(
+                    "0"
+                )
+
+            assert_reported_alerted_and_mended(f"Permission denied: '{target}'", since, writable_again)
         finally:
             APP.check_output(f"chmod {mode} {shlex.quote(path)} && mv -fT {shlex.quote(aside)} {shlex.quote(target)}")
             settle("health")

@@ -6,6 +6,7 @@ counted once. The next alert of a key after its window says how many were
 suppressed (suppressed_note).
 """
 
+import contextlib
 import os
 import time
 
@@ -56,39 +57,41 @@ def claim(config, key, now):
     return duplicate, entry
 
 
-def release(config, key, claimed_at, previous):
-    """Undo a claim whose alert went nowhere, so the caller's retry is not suppressed."""
+@contextlib.contextmanager
+def _editing(config):
+    """The dedup state, locked, to change in place (written back when the block ends); None when off."""
     path = dedup_path(config)
     if not path:
+        yield None
         return
     with locked(_lock_path(path)):
         state = read_state(path)
-        entry = state["keys"].get(key)
+        yield state["keys"]
+        write_json(path, state)
+
+
+def release(config, key, claimed_at, previous):
+    """Undo a claim whose alert went nowhere, so the caller's retry is not suppressed."""
+    with _editing(config) as keys:
+        entry = keys.get(key) if keys is not None else None
         if not entry or entry.get("last_sent") != claimed_at:
             return
         restored = dict(previous) if previous else {"last_sent": 0}
         restored["suppressed"] = previous.get("suppressed", 0) + entry.get("suppressed", 0)
         if restored["suppressed"]:
             restored["since"] = previous.get("since") if previous.get("suppressed") else entry.get("since", claimed_at)
-        state["keys"][key] = restored
-        write_json(path, state)
+        keys[key] = restored
 
 
 def forget(config, key):
     """The condition behind key is over: its next alert is a new one, never suppressed (a count it owes stays)."""
-    path = dedup_path(config)
-    if not path:
-        return
-    with locked(_lock_path(path)):
-        state = read_state(path)
-        entry = state["keys"].get(key)
-        if entry is None:
+    with _editing(config) as keys:
+        if keys is None or key not in keys:
             return
-        if entry.get("suppressed"):
-            entry["last_sent"] = 0
+        if keys[key].get("suppressed"):
+            keys[key]["last_sent"] = 0
         else:
-            del state["keys"][key]
-        write_json(path, state)
+            del keys[key]
 
 
 def suppressed_note(previous):
