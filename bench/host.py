@@ -229,7 +229,7 @@ class Host:
         os.utime(beat)
 
     def monitor(self, *args, stop_when=None):
-        argv = [PYTHON, "-I", str(self.bin / "monitor.py"), "--config", str(self.config_path), *args]
+        argv = [PYTHON, "-I", "-S", str(self.bin / "monitor.py"), "--config", str(self.config_path), *args]
         return self.launcher.measure(argv, self.job_log, stop_when=stop_when)
 
     def shell(self, script):
