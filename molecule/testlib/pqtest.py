@@ -640,13 +640,24 @@ def hooks_with(channel, tag, sink="sink"):
 
 
 def delivered(channel, tag, sink="sink"):
-    """What a channel received carrying tag: mails or webhook requests."""
-    return mails_with(tag, sink) if channel == "email" else hooks_with(channel, tag, sink)
+    """The alerts a channel received carrying tag: mails or webhook requests. Alertmanager's notices
+    that an alert ended (a check that recovered runs peerquest-alert --resolve) are not alerts."""
+    records = mails_with(tag, sink) if channel == "email" else hooks_with(channel, tag, sink)
+    return [r for r in records if not is_resolution(r)]
 
 
 def delivered_text(record):
     """The text of a mail or webhook request a channel received."""
     return record["body"] if isinstance(record.get("body"), str) else json.dumps(record["body"])
+
+
+def is_resolution(record):
+    """Alertmanager's notice that an alert ended: its webhook payload's status, or the RESOLVED
+    mark its PeerQuest template puts before the alert's summary (one alert a message: grouped by key)."""
+    body = record.get("body")
+    if isinstance(body, dict) and body.get("status") == "resolved":
+        return True
+    return "RESOLVED: " in delivered_text(record)
 
 
 # --------------------------------------------------------- the monitors
