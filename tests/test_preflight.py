@@ -760,7 +760,7 @@ CASES = {
         "argument 'min_events' is of type str found in 'peerquest_monitors_rates'. and we were unable to convert "
         "to int",
     ),
-    # The hole issue 7 names: a negative max_percent was accepted.
+    # A negative max_percent was once accepted.
     "monitors: negative max_percent": (
         THRESHOLDS + "rates max_percent",
         {"peerquest_monitors_rates": [dict(RATE, max_percent=-5)]},
