@@ -17,6 +17,14 @@ ROLES = ROOT / "roles"
 VENV_BIN = Path(sys.executable).parent
 # The host-side package (roles/peerquest_package): tests import peerquest_ops normally.
 PACKAGE_DIR = ROLES / "peerquest_package" / "files"
+# The errors job's error-rate settings as the role renders them by default (monitors.json).
+ERROR_RATE = {
+    "regex": "^(ERROR|CRITICAL) ",
+    "increase_percent": 50,
+    "min_samples": 3,
+    "min_events": 5,
+    "severity": "WARNING",
+}
 if str(PACKAGE_DIR) not in sys.path:
     sys.path.insert(0, str(PACKAGE_DIR))
 

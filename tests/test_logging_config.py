@@ -1,5 +1,6 @@
 """The LOGGING the peerquest_logging role renders: files per level, masking, rotation."""
 
+import contextlib
 import json
 import logging
 import logging.config
@@ -94,38 +95,38 @@ def test_files_are_created_private(configured):
         assert stat.S_IMODE(path.stat().st_mode) == 0o640, path
 
 
-def test_rotated_file_is_not_written_again(tmp_path):
-    handler = PrivateWatchedFileHandler(str(tmp_path / "django.log"))
-    log = logging.getLogger("rotation-test")
+@contextlib.contextmanager
+def logger_writing_to(path, name):
+    """A logger of its own whose only handler is the deployed one, on path."""
+    handler = PrivateWatchedFileHandler(str(path))
+    log = logging.getLogger(name)
     log.addHandler(handler)
     log.propagate = False
     try:
-        log.warning("before rotation")
-        os.rename(tmp_path / "django.log", tmp_path / "django.log-20260101")
-        log.warning("after rotation")
+        yield log
     finally:
         log.removeHandler(handler)
         handler.close()
+
+
+def test_rotated_file_is_not_written_again(tmp_path):
+    with logger_writing_to(tmp_path / "django.log", "rotation-test") as log:
+        log.warning("before rotation")
+        os.rename(tmp_path / "django.log", tmp_path / "django.log-20260101")
+        log.warning("after rotation")
     assert lines(tmp_path / "django.log-20260101") == ["before rotation"]
     assert lines(tmp_path / "django.log") == ["after rotation"]
 
 
 def test_a_removed_log_directory_costs_the_record_not_the_caller(tmp_path, capsys):
     (tmp_path / "logs").mkdir()
-    handler = PrivateWatchedFileHandler(str(tmp_path / "logs" / "django.log"))
-    log = logging.getLogger("removed-dir-test")
-    log.addHandler(handler)
-    log.propagate = False
-    try:
+    with logger_writing_to(tmp_path / "logs" / "django.log", "removed-dir-test") as log:
         log.warning("before")
         os.rename(tmp_path / "logs", tmp_path / "gone")
         log.warning("while the directory is gone")  # must not raise into the caller
         assert "No such file or directory" in capsys.readouterr().err
         (tmp_path / "logs").mkdir()
         log.warning("back")
-    finally:
-        log.removeHandler(handler)
-        handler.close()
     assert lines(tmp_path / "gone" / "django.log") == ["before"]
     assert lines(tmp_path / "logs" / "django.log") == ["back"]
 

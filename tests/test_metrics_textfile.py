@@ -14,7 +14,7 @@ import stat
 import time
 
 import pytest
-from conftest import scratch_monitor
+from conftest import ERROR_RATE, scratch_monitor
 from peerquest_ops.metrics import live, names, runs, textfile
 from peerquest_ops.monitors import cli, dbwatch, follow, integrity, performance
 
@@ -82,8 +82,7 @@ def config_file(tmp_path, textfile_dir):
             "window_seconds": 3600,
             "patterns": PATTERNS,
             "rates": [],
-            "error_rate": {"regex": "^(ERROR|CRITICAL) ", "increase_percent": 50, "min_samples": 3,
-                           "min_events": 5, "severity": "WARNING"},
+            "error_rate": ERROR_RATE,
         },
         "performance": {"log_file": str(log), "window_seconds": 3600,
                         "duration_regex": r"took (?P<value>\d+)(?P<unit>s)", "slow_seconds": 5, "slow_threshold": 10,

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import enable_follower, scratch_monitor, send_json, serve_http
+from conftest import ERROR_RATE, enable_follower, scratch_monitor, send_json, serve_http
 from peerquest_ops.monitors import digest, errors, follow, integrity, performance, probes, scan, windows
 
 # ------------------------------------------------------------ sliding window
@@ -189,13 +189,7 @@ def monitor(tmp_path):
                         "severity": "WARNING",
                     }
                 ],
-                "error_rate": {
-                    "regex": "^(ERROR|CRITICAL) ",
-                    "increase_percent": 50,
-                    "min_samples": 3,
-                    "min_events": 5,
-                    "severity": "WARNING",
-                },
+                "error_rate": ERROR_RATE,
             },
             "follow": {"enabled": False, "patterns": []},
         },

@@ -302,7 +302,7 @@ def test_without_a_hold_every_line_is_alerted(storm_follower):
 
 def test_over_budget_the_errors_job_loses_no_critical_line(tmp_path, capsys):
     """End to end: the errors job with a budget of 0 ms samples, and every CRITICAL: line still alerts."""
-    from conftest import scratch_monitor
+    from conftest import ERROR_RATE, scratch_monitor
 
     patterns = [
         {
@@ -321,13 +321,7 @@ def test_over_budget_the_errors_job_loses_no_critical_line(tmp_path, capsys):
                 "window_seconds": 3600,
                 "patterns": patterns,
                 "rates": [],
-                "error_rate": {
-                    "regex": "^(ERROR|CRITICAL) ",
-                    "increase_percent": 50,
-                    "min_samples": 3,
-                    "min_events": 5,
-                    "severity": "WARNING",
-                },
+                "error_rate": ERROR_RATE,
             },
             "follow": {"enabled": False, "patterns": [{"name": "critical", "regex": "CRITICAL:"}]},
         },
