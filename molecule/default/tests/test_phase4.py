@@ -197,6 +197,8 @@ def test_the_reviews_read_every_rotated_copy_keep_their_reports_and_mail_them():
         for index in range(2):  # two rotations: one copy stays plain (delaycompress), the older one is gzipped
             tag = marker(f"rot{index}")
             assert APP.run(f"{alert_cmd()} --severity WARNING --key {APP_NAME}:{tag} --message {tag}").rc == 0
+            # A rotated copy is named by the second (dateformat %s): two in one second would collide.
+            time.sleep(1.1)
             APP.check_output(rotate)
         copies = output(APP, f"ls -1 {shlex.quote(HISTORY)}*").split()
         assert any(c.endswith(".gz") for c in copies) and len(copies) >= 3, copies
