@@ -57,6 +57,10 @@ customize='set -e
   for u in '"${MASK_UNITS[*]}"'; do ln -sf /dev/null "$root/etc/systemd/system/$u"; done
   for u in '"${DISABLE_UNITS[*]}"'; do chroot "$root" systemctl disable "$u"; done
   : > "$root/etc/machine-id"
+  # root lingers: its user manager keeps running between SSH logins. Otherwise the last logout stops it,
+  # the stop hangs in a container until its timeout, and the next login waits for it (over a minute).
+  mkdir -p "$root/var/lib/systemd/linger"
+  : > "$root/var/lib/systemd/linger/root"
   rm -f "$root/var/lib/dbus/machine-id"
   chroot "$root" python3 --version
   chroot "$root" systemctl set-default multi-user.target'
