@@ -129,8 +129,10 @@ list_scenarios() {
   done
 }
 
+# Ansible's own log has a time on every line: where a scenario's minutes went.
 run_scenario() {
-  timeout --kill-after=60 "${MOLECULE_TIMEOUT}" molecule test -s "$1"
+  mkdir -p "${LOG_DIR}"
+  ANSIBLE_LOG_PATH="${LOG_DIR}/ansible-$1.log" timeout --kill-after=60 "${MOLECULE_TIMEOUT}" molecule test -s "$1"
 }
 
 no_scenarios() {
@@ -161,11 +163,15 @@ run_parallel() {
     step molecule no_scenarios || true
   fi
   mkdir -p "${LOG_DIR}"
+  # The machine's load beside the steps' times: how much they contend for the cores.
+  while sleep 15; do printf '%s %s\n' "$(date +%T)" "$(cut -d' ' -f1-3 /proc/loadavg)"; done >"${LOG_DIR}/load.log" &
+  local sampler=$!
   bg_start unit run_unit
   for s in "${names[@]}"; do
     bg_start "molecule ${s}" run_scenario "${s}"
   done
   bg_wait_all
+  kill "${sampler}" 2>/dev/null || true
 }
 
 main() {
