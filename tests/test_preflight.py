@@ -1224,6 +1224,36 @@ def run_cases(workdir, recording_env, cases, playbook):
 
 
 HOSTS_PER_RUN = 10
+ROLE_NAMES = sorted(path.parent.parent.name for path in ROLES.glob("*/tasks/preflight.yml"))
+DEPENDENT = {
+    key: str(value)
+    for key, value in yaml.safe_load((ROOT / "playbooks" / "vars" / "dependent.yml").read_text()).items()
+}
+
+
+def roles_read_by(role):
+    """role after every role whose variables its defaults or vars read, transitively.
+
+    A role's checks resolve its defaults, which may read another role's (peerquest_logdir_group):
+    that role's checks run first and load its defaults, as in the full preflight.
+    """
+    order, visiting = [], set()
+
+    def visit(name):
+        if name in order or name in visiting:
+            return
+        visiting.add(name)
+        # Values, not comments; and the roles its dependent variables (playbooks/vars/dependent.yml) come from.
+        files = [ROLES / name / kind / "main.yml" for kind in ("defaults", "vars")]
+        text = "".join(re.sub(r"#.*", "", path.read_text()) for path in files if path.exists())
+        text += "".join(value for key, value in DEPENDENT.items() if key.startswith(f"{name}__"))
+        for other in ROLE_NAMES:
+            if other != name and re.search(rf"\b{other}_[a-z_]", text):
+                visit(other)
+        order.append(name)
+
+    visit(role)
+    return order
 
 
 @pytest.fixture(scope="session")
@@ -1233,10 +1263,19 @@ def cases_playbook(tmp_path_factory):
     Each case's host then stops at its own first failed check while the other hosts go on, so
     cases of any checks share a run. That every host stops with the first (any_errors_fatal),
     and that no deploying play starts, is tested on the real playbooks below.
+
+    A case's host runs only the checks of the role its target check is in (_pq_case_roles): the
+    other roles' checks pass on the defaults (test_valid_values_pass_preflight), and running them
+    on every case's host was most of this file's time.
     """
     directory = tmp_path_factory.mktemp("preflight-playbook")
     text = (ROOT / "playbooks" / "preflight.yml").read_text()
     assert text.count("any_errors_fatal: true") == 1
+    roles_loop = 'loop: "{{ _peerquest_preflight_roles }}"'
+    assert text.count(roles_loop) == 1
+    # In the preflight's own order, which loads each role's defaults before the roles that read them.
+    case_roles = "_peerquest_preflight_roles | select('in', _pq_case_roles | default(_peerquest_preflight_roles))"
+    text = text.replace(roles_loop, f'loop: "{{{{ {case_roles} }}}}"')
     (directory / "preflight.yml").write_text(text.replace("any_errors_fatal: true", "any_errors_fatal: false"))
     (directory / "vars").symlink_to(ROOT / "playbooks" / "vars")  # vars_files are relative to the playbook
     return str(directory / "preflight.yml")
@@ -1254,8 +1293,8 @@ def outcomes(request, recording_env, tmp_path_factory, cases_playbook):
     )
     # A run's cost grows with hosts x tasks in ansible's main process: small runs.
     chunks = [
-        {name: CASES[name][1] for name in selected[start : start + HOSTS_PER_RUN]}
-        for start in range(0, len(selected), HOSTS_PER_RUN)
+        {name: {**CASES[name][1], "_pq_case_roles": roles_read_by(resolve(CASES[name][0]).role)} for name in batch}
+        for batch in (selected[start : start + HOSTS_PER_RUN] for start in range(0, len(selected), HOSTS_PER_RUN))
     ]
     workdir = tmp_path_factory.mktemp("preflight-cases")
     results = {}
