@@ -551,3 +551,32 @@ def test_check_config_names_a_bad_counted_pattern(change, problem):
     errors = {"patterns": [dict(item, **change)], "rates": [], "error_rate": {"regex": "^ERROR "}}
     assert schema._errors_problems(dict(errors, patterns=[item])) == []
     assert any(p.startswith(problem) for p in schema._errors_problems(errors)), schema._errors_problems(errors)
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        ([], "the following arguments are required: --config"),
+        (["--config"], "argument --config: expected one argument"),
+        (["--config", "x.json"], "the following arguments are required: command"),
+        (["--config", "x.json", "errors", "health"], "give exactly one command"),
+        (["--config", "x.json", "nope"], "argument command: invalid choice: 'nope'"),
+        (["--config", "x.json", "--fast", "errors"], "unrecognized arguments: --fast"),
+    ],
+)
+def test_a_bad_command_line_exits_2_with_the_usage_and_the_problem(argv, said, capsys):
+    from peerquest_ops.monitors import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.parse_args(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith("usage: peerquest-monitor --config FILE") and said in err, err
+
+
+def test_the_command_line_takes_its_options_in_any_order():
+    from peerquest_ops.monitors import cli
+
+    for argv in (["--quick", "health", "--config", "m.json"], ["--config=m.json", "health", "--quick"]):
+        args = cli.parse_args(argv)
+        assert (args.config, args.quick, args.command) == ("m.json", True, "health")
+    assert cli.parse_args(["--config", "m.json", "check-config"]).quick is False

@@ -21,7 +21,6 @@ resolution of each alert it raised before and not this time (Monitor.settle).
 Exit status: 0 done, 1 the self-check found a problem, 2 bad usage or settings.
 """
 
-import argparse
 import importlib
 import os
 import sys
@@ -53,12 +52,52 @@ COMMANDS = {
 }
 
 
+class Args:
+    """The parsed command line: config, quick, command."""
+
+    def __init__(self, config, quick, command):
+        self.config, self.quick, self.command = config, quick, command
+
+
+USAGE = f"usage: {PROGRAM} --config FILE [--quick] {{{','.join(sorted(COMMANDS) + ['check-config'])}}}"
+
+
+def _usage_error(message):
+    """argparse's convention: the usage line and the error on stderr, exit status 2."""
+    print(f"{USAGE}\n{PROGRAM}: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="settings file the role rendered")
-    parser.add_argument("--quick", action="store_true", help="health: only /health/quick/")
-    parser.add_argument("command", choices=sorted(COMMANDS) + ["check-config"])
-    return parser.parse_args(argv)
+    """--config FILE [--quick] COMMAND, in any order. Not argparse: its import (with gettext, shutil
+    and the compressors shutil loads) cost a fifth of the errors job's CPU every five minutes (bench/)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    config, quick, commands = None, False, []
+    while argv:
+        arg = argv.pop(0)
+        if arg in ("-h", "--help"):
+            print(f"{USAGE}\n\n{__doc__}")
+            sys.exit(0)
+        elif arg == "--quick":
+            quick = True
+        elif arg == "--config" or arg.startswith("--config="):
+            if "=" in arg:
+                config = arg.split("=", 1)[1]
+            elif argv:
+                config = argv.pop(0)
+            else:
+                _usage_error("argument --config: expected one argument")
+        elif arg.startswith("-"):
+            _usage_error(f"unrecognized arguments: {arg}")
+        else:
+            commands.append(arg)
+    if config is None:
+        _usage_error("the following arguments are required: --config")
+    if len(commands) != 1:
+        _usage_error("give exactly one command" if commands else "the following arguments are required: command")
+    if commands[0] not in COMMANDS and commands[0] != "check-config":
+        _usage_error(f"argument command: invalid choice: '{commands[0]}'")
+    return Args(config, quick, commands[0])
 
 
 def main(argv=None):
