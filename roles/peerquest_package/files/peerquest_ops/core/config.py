@@ -10,7 +10,6 @@ them; everything it prints or logs then goes through scrub(). The event log
 """
 
 import json
-import urllib.parse
 
 # Values shorter than this are not registered: they would scrub ordinary text ("/" as a whole path).
 MIN_SECRET_LENGTH = 4
@@ -37,6 +36,8 @@ def url_secrets(url):
     """The parts of a URL that carry its secret: the whole URL, its path, query and password."""
     if not isinstance(url, str) or not url:
         return []
+    import urllib.parse  # noqa: PLC0415 - only callers with URLs pay for it (it loads ipaddress)
+
     try:
         parts = urllib.parse.urlsplit(url)
         password = parts.password

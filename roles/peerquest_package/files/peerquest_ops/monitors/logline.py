@@ -15,7 +15,6 @@ matches either way. A pattern that relies on the time or the process ids
 between level and message matches text lines only.
 """
 
-import calendar
 import json
 import re
 import time
@@ -41,6 +40,16 @@ def _fields(stamp):
     return (year, month, day, hour, minute, second, 0, 0, -1)
 
 
+# date(1970, 1, 1).toordinal(): calendar.timegm without importing calendar (and locale).
+_EPOCH_ORDINAL = 719163
+
+
+def _timegm(fields):
+    """calendar.timegm(fields) for the fields _fields returns."""
+    year, month, day, hour, minute, second = fields[:6]
+    return (date(year, month, day).toordinal() - _EPOCH_ORDINAL) * 86400 + hour * 3600 + minute * 60 + second
+
+
 def text_time(line, default):
     """Epoch seconds of a text line's stamp; one without a UTC offset is the host's local time."""
     match = LINE_TIME.match(line)
@@ -53,10 +62,10 @@ def text_time(line, default):
     if not zone:
         return time.mktime(fields)
     if zone == "Z":
-        return calendar.timegm(fields)
+        return _timegm(fields)
     sign = -1 if zone[0] == "-" else 1
     digits = zone[1:].replace(":", "")
-    return calendar.timegm(fields) - sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return _timegm(fields) - sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
 
 
 def iso_time(text, default):
