@@ -356,3 +356,35 @@ def test_a_hung_app_makes_the_probe_time_out_and_alert(silent, tmp_path):
     [call] = [json.loads(line) for line in sent.read_text().splitlines()]
     assert call["argv"][:4] == ["--severity", "CRITICAL", "--key", "app1:health:unavailable"]
     assert f"service unavailable: {url}/health/quick/: timed out: no answer within 1 s" in call["stdin"]
+
+
+# ------------------------------------------------------ a full spool disk
+
+
+def test_an_entry_that_cannot_be_rewritten_does_not_stop_the_flush(hooks, tmp_path, monkeypatch, capsys):
+    """The first entry's failed attempt cannot be recorded (the disk is full): it stays queued as it was,
+    and the entries after it are still delivered."""
+    import errno
+
+    from peerquest_ops.alerting import cli
+    from peerquest_ops.alerting import spool as spool_module
+
+    hooks.fail = 3
+    config = hook_config(tmp_path, hooks, dedup_window_seconds=0)
+    for text in ("first", "second", "third"):
+        assert alert(config, message=text).returncode == 75
+    entries = due(tmp_path)
+    (first_path, first), *_ = spool(tmp_path)
+    hooks.fail = 1  # the first entry fails again; the others go through
+
+    def full_disk(path, data, mode=None):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(spool_module, "write_json", full_disk)
+    assert cli.main(["--config", str(config), FLUSH]) == 75
+    err = capsys.readouterr().err
+    assert f"cannot record the attempt in {first_path}: No space left on device" in err, err
+    delivered = sorted(r["body"]["message"] for r in hooks.delivered())
+    assert delivered == sorted(e["message"] for e in entries if e["message"] != first["message"])
+    assert spool(tmp_path) == [(first_path, first)]
+    assert ("WARNING", "spool-unwritable") in events(tmp_path)

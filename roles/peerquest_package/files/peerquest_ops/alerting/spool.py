@@ -155,7 +155,13 @@ def _retry(path, entry, config, log):
             entry["recipients"] = exc.recipients
         news = fault(exc) != entry.get("reported")
         entry["reported"] = fault(exc)
-        write_json(path, entry)
+        try:
+            write_json(path, entry)
+        except OSError as problem:
+            # A full or broken spool disk must not end the flush: the entry stays as it was (due, so tried
+            # again next time) and the entries after it are still tried.
+            say(f"cannot record the attempt in {path}: {problem.strerror}; it stays queued as it was", error=True)
+            log.event("WARNING", "spool-unwritable", **where, file=path, error=problem.strerror)
         record.note(config, "retry-failed", entry, error=exc, attempts=entry["attempts"])
         if exc.permanent:
             if hold(config, channel, exc, now):
