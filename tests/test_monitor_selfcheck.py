@@ -262,3 +262,19 @@ def test_truncation_restarts_the_count(follower):
     critical_lines(log, "b1")
     follow.run_follow(m, iterations=1)
     assert alerted_tags(calls) == ["a1", "a2", "b1"]
+
+
+def test_a_follower_stopped_on_request_is_taken_over_by_the_next_scan(follower):
+    """A clean stop does not leave the scans waiting out takeover_seconds: the next scan alerts the line."""
+    m, log, calls = follower
+    assert follow.follower_alive(m)
+    follow.request_stop()
+    follow.run_follow(m)  # returns at once, as on SIGTERM
+    follow._STOP["requested"] = False
+    assert not follow.follower_alive(m)
+    assert selfcheck.follower_problem(m, time.time()) == "the CRITICAL follower is not running: it was stopped"
+    critical_lines(log, "s1")
+    assert follow.stand_in_for_follower(m) is not None  # it read the follower's lines
+    assert alerted_tags(calls) == ["s1"]
+    follow.run_follow(m, iterations=1)  # back: it beats again and repeats nothing
+    assert follow.follower_alive(m) and alerted_tags(calls) == ["s1"]

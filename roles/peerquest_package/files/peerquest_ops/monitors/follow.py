@@ -11,6 +11,7 @@ pass; its age tells the self-check and the scans whether it is alive.
 """
 
 import contextlib
+import math
 import os
 import signal
 import time
@@ -147,11 +148,13 @@ def heartbeat_path(monitor):
 
 
 def follower_silent_for(monitor, now=None):
-    """Seconds since the follower's last heartbeat; None when it never beat."""
+    """Seconds since the follower's last heartbeat; None when it never beat, infinite once it stopped."""
     try:
-        return (now or time.time()) - os.stat(heartbeat_path(monitor)).st_mtime
+        beat = os.stat(heartbeat_path(monitor)).st_mtime
     except FileNotFoundError:
         return None
+    # A follower stopped on request dates its heartbeat to the epoch (run_follow): nothing to wait for.
+    return math.inf if beat == 0 else (now or time.time()) - beat
 
 
 def follower_alive(monitor, now=None):
@@ -172,7 +175,7 @@ def stand_in_for_follower(monitor, now=None):
     if silent is not None and silent <= cfg["takeover_seconds"]:
         return None
     read = follow_pass(monitor)
-    quiet = "never started" if silent is None else f"silent for {int(silent)}s"
+    quiet = "never started" if silent is None else "stopped" if silent == math.inf else f"silent for {int(silent)}s"
     log(f"WARNING the CRITICAL follower is {quiet}; this scan alerted its lines ({read} new)")
     return read
 
@@ -202,4 +205,7 @@ def run_follow(monitor, iterations=None, stop_on_sigterm=False):
         while not stop_requested() and time.monotonic() < deadline:
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
     if stop_requested():
-        log("follow: stopped on request; the cursor is saved")
+        # The scans need not wait for the heartbeat to age: they take the follower's lines from their next run.
+        with open(beat, "a", encoding="utf-8"):
+            os.utime(beat, (0, 0))
+        log("follow: stopped on request; the cursor is saved; the scans alert its lines until it runs again")

@@ -6,6 +6,7 @@ alert's key names the kinds of problem found, so a new problem is told at
 once while the same ones are not repeated within the dedup window.
 """
 
+import math
 import os
 import shutil
 import subprocess
@@ -41,6 +42,8 @@ def follower_problem(monitor, now):
     silent = follower_silent_for(monitor, now)
     if silent is None:
         return "the CRITICAL follower is not running: it never wrote a heartbeat"
+    if silent == math.inf:
+        return "the CRITICAL follower is not running: it was stopped"
     if silent > follow["takeover_seconds"]:
         return (
             f"the CRITICAL follower is not running: silent for {int(silent)}s (allowed {follow['takeover_seconds']}s)"
