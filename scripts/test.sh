@@ -10,7 +10,8 @@
 # (cron minutes, polls, service starts) overlap another's work. Each one's output is kept in
 # .cache/logs/ and printed whole when it ends, so logs don't interleave.
 # Environment: PQ_MOLECULE_TIMEOUT (seconds per scenario, default 3600: side by side, each takes longer),
-# PQ_JOBS (default 3: the unit tests and both scenarios at once; most of a scenario is waiting on hosts).
+# PQ_JOBS (default 3: the unit tests and both scenarios at once; most of a scenario is waiting on hosts),
+# PQ_LEAD_SCENARIO (default custom_site: the longest, run first at the normal CPU priority).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=env.sh
@@ -62,13 +63,21 @@ step() {
 declare -A BG_NAME=()
 bg_log() { printf '%s/%s.log' "${LOG_DIR}" "${1// /_}"; }
 
+# bg_start [--low] NAME COMMAND...: --low runs it at a lower CPU priority (nice), in the time the others leave.
 bg_start() {
-  local name=$1 log
+  local low=0 name log
+  if [[ "$1" == "--low" ]]; then
+    low=1
+    shift
+  fi
+  name=$1
   shift
   while ((${#BG_NAME[@]} >= JOBS)); do bg_reap; done
   log="$(bg_log "${name}")"
   printf '\n===== %s: started (output in %s) =====\n' "${name}" "${log}"
   (
+    # Inherited by everything it starts: Ansible, pytest and the podman containers it creates.
+    if ((low)); then renice -n 10 -p "${BASHPID}" >/dev/null; fi
     t0=${EPOCHREALTIME}
     rc=0
     "$@" >"${log}" 2>&1 || rc=$?
@@ -166,9 +175,15 @@ run_parallel() {
   # The machine's load beside the steps' times: how much they contend for the cores.
   while sleep 15; do printf '%s %s\n' "$(date +%T)" "$(cut -d' ' -f1-3 /proc/loadavg)"; done >"${LOG_DIR}/load.log" &
   local sampler=$!
-  bg_start unit run_unit
+  # The longest scenario (PQ_LEAD_SCENARIO) decides when the run ends: it starts first at the normal
+  # CPU priority; the unit tests and the other scenarios take the time it leaves (its hosts' waits).
+  local lead="${PQ_LEAD_SCENARIO:-custom_site}"
   for s in "${names[@]}"; do
-    bg_start "molecule ${s}" run_scenario "${s}"
+    if [[ "${s}" == "${lead}" ]]; then bg_start "molecule ${s}" run_scenario "${s}"; fi
+  done
+  bg_start --low unit run_unit
+  for s in "${names[@]}"; do
+    if [[ "${s}" != "${lead}" ]]; then bg_start --low "molecule ${s}" run_scenario "${s}"; fi
   done
   bg_wait_all
   kill "${sampler}" 2>/dev/null || true
