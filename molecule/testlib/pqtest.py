@@ -880,13 +880,34 @@ def free_filesystem(directory, h="app"):
     host(_name(h)).check_output(f"rm -f {shlex.quote(directory)}/.pq-fill*")
 
 
+def _playbook_command():
+    """ansible-playbook next to the Python running the tests (the project's .venv), else PATH's; and its
+    environment: the scenario's ansible.cfg (inventory, settings, vault), the project's roles, plain text."""
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(PROJECT_DIR, "roles"))
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    if os.path.exists(os.path.join(EPHEMERAL_DIR, "ansible.cfg")):
+        env["ANSIBLE_CONFIG"] = os.path.join(EPHEMERAL_DIR, "ansible.cfg")
+    program = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    command = [program if os.path.exists(program) else "ansible-playbook"]
+    return command + ["-i", os.path.join(EPHEMERAL_DIR, "inventory")], env
+
+
+def run_playbook(path, extra=None, tags=None, limit=None):
+    """ansible-playbook PATH (relative to the project) as the scenario runs it, on the app hosts given by
+    limit (default: the first), with --tags and -e extra; the finished process."""
+    command, env = _playbook_command()
+    command += ["--limit", limit or _name("app")]
+    if tags:
+        command += ["--tags", tags]
+    if extra:
+        command += ["-e", json.dumps(extra)]
+    return subprocess.run([*command, path], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False)
+
+
 def apply_role(role, h="app"):
     """Run one role on one host as the phases' plays run it (become, the dependent outputs' wiring, the
     role's own checks first): what the next converge does with that role there, without the rest of
     site.yml. The scenario's own inventory, settings and vault; the finished process."""
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(PROJECT_DIR, "roles"))
-    if os.path.exists(os.path.join(EPHEMERAL_DIR, "ansible.cfg")):
-        env["ANSIBLE_CONFIG"] = os.path.join(EPHEMERAL_DIR, "ansible.cfg")
     play = [
         {
             "name": f"Apply {role} again",
@@ -898,11 +919,9 @@ def apply_role(role, h="app"):
             "roles": [{"role": "peerquest_app", "when": False}, {"role": "peerquest_package", "when": False}, role],
         }
     ]
-    # The ansible-playbook next to the Python running the tests (the project's .venv), else PATH's.
-    program = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    command, env = _playbook_command()
     with tempfile.NamedTemporaryFile("w", suffix=".yml", dir=EPHEMERAL_DIR or None) as playbook:
         yaml.safe_dump(play, playbook)
         playbook.flush()
-        cmd = [program if os.path.exists(program) else "ansible-playbook"]
-        cmd += ["-i", os.path.join(EPHEMERAL_DIR, "inventory"), playbook.name]
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, cwd=PROJECT_DIR)
+        command.append(playbook.name)
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=PROJECT_DIR)

@@ -11,11 +11,9 @@ Every path and account comes from deployed-vars.json; the few names below are
 fixed in the roles' tasks, not variables.
 """
 
-import json
 import os
 import re
 import shlex
-import subprocess
 import sys
 
 import pytest
@@ -23,7 +21,6 @@ import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "testlib"))
 from pqtest import (  # noqa: E402
-    EPHEMERAL_DIR,
     GROUPS,
     PROJECT_DIR,
     V,
@@ -52,6 +49,7 @@ from pqtest import (  # noqa: E402
     ops_lib_dir,
     ops_python_dir,
     ops_state_dir,
+    run_playbook,
     spool_dir,
 )
 
@@ -80,16 +78,7 @@ def main_pid(name=None):
 
 def playbook(path, extra=None, tags=None, limit=APP_NAME):
     """ansible-playbook on app hosts (the first by default) with the scenario's inventory and settings."""
-    env = dict(os.environ)
-    env["ANSIBLE_ROLES_PATH"] = os.path.join(PROJECT_DIR, "roles")
-    if os.path.exists(os.path.join(EPHEMERAL_DIR, "ansible.cfg")):
-        env["ANSIBLE_CONFIG"] = os.path.join(EPHEMERAL_DIR, "ansible.cfg")
-    command = ["ansible-playbook", "-i", os.path.join(EPHEMERAL_DIR, "inventory"), "--limit", limit]
-    if tags:
-        command += ["--tags", tags]
-    if extra:
-        command += ["-e", json.dumps(extra)]
-    return subprocess.run([*command, path], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False)
+    return run_playbook(path, extra, tags=tags, limit=limit)
 
 
 def recap_changed(stdout):

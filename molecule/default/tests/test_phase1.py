@@ -10,7 +10,6 @@ import math
 import os
 import re
 import shlex
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,8 +18,6 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "testlib"))
 from pqtest import (  # noqa: E402
-    EPHEMERAL_DIR,
-    PROJECT_DIR,
     V,
     alert_cmd,
     alert_user,
@@ -52,6 +49,7 @@ from pqtest import (  # noqa: E402
     recipients,
     retention_days,
     routes,
+    run_playbook,
     secrets,
     smtp_port,
     subject,
@@ -233,17 +231,7 @@ def deploy_phase1(extra, tags="app,logging"):
 
     Only the roles a LOGGING change touches run (the checks always do): each run costs a minute.
     """
-    env = dict(os.environ)
-    env["ANSIBLE_ROLES_PATH"] = os.path.join(PROJECT_DIR, "roles")
-    # Plain text to read, however the verify step itself was started.
-    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    if os.path.exists(os.path.join(EPHEMERAL_DIR, "ansible.cfg")):
-        env["ANSIBLE_CONFIG"] = os.path.join(EPHEMERAL_DIR, "ansible.cfg")
-    inventory = os.path.join(EPHEMERAL_DIR, "inventory")
-    command = ["ansible-playbook", "-i", inventory, "--limit", APP_NAME, "--tags", tags, "-e", json.dumps(extra)]
-    return subprocess.run(
-        [*command, "playbooks/phase1.yml"], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
-    )
+    return run_playbook("playbooks/phase1.yml", extra, tags=tags)
 
 
 def test_the_deploy_refuses_a_broken_logging_and_keeps_the_working_module():

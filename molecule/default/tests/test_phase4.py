@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shlex
-import subprocess
 import sys
 import time
 
@@ -20,8 +19,6 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "testlib"))
 from pqtest import (  # noqa: E402
-    EPHEMERAL_DIR,
-    PROJECT_DIR,
     VIA_ALERTMANAGER,
     V,
     alert_cmd,
@@ -42,6 +39,7 @@ from pqtest import (  # noqa: E402
     routes,
     run_job,
     run_logged_job,
+    run_playbook,
     wait_for,
 )
 
@@ -52,15 +50,7 @@ VARS = V("app")
 
 def deploy_phase4(extra):
     """ansible-playbook site.yml --tags phase4 on the first app host, as a site applies tuned thresholds."""
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(PROJECT_DIR, "roles"), ANSIBLE_NOCOLOR="1")
-    if os.path.exists(os.path.join(EPHEMERAL_DIR, "ansible.cfg")):
-        env["ANSIBLE_CONFIG"] = os.path.join(EPHEMERAL_DIR, "ansible.cfg")
-    command = [
-        os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-        *("-i", os.path.join(EPHEMERAL_DIR, "inventory"), "--limit", APP_NAME, "--tags", "phase4"),
-        *("-e", json.dumps(extra), os.path.join(PROJECT_DIR, "site.yml")),
-    ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=PROJECT_DIR)
+    result = run_playbook("site.yml", extra, tags="phase4")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return result.stdout
 

@@ -15,14 +15,11 @@ variables; each deploy costs a minute, so the format is switched once.
 import json
 import os
 import re
-import subprocess
 import sys
 from datetime import datetime
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "testlib"))
 from pqtest import (  # noqa: E402
-    EPHEMERAL_DIR,
-    PROJECT_DIR,
     V,
     app_http,
     app_is_up,
@@ -42,6 +39,7 @@ from pqtest import (  # noqa: E402
     monitors_config,
     routes,
     run_job,
+    run_playbook,
     wait_for,
 )
 
@@ -54,15 +52,9 @@ FIELDS = {"time", "level", "logger", "module", "process", "thread", "message"}
 
 
 def deploy(extra, tags="app,logging"):
-    """ansible-playbook playbooks/phase1.yml on the app host with -e extra, as test_phase1's deploy_phase1:
-    only the roles LOGGING needs (and the checks); phase 2's monitors read either format as they run."""
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(PROJECT_DIR, "roles"), ANSIBLE_NOCOLOR="1")
-    env["ANSIBLE_FORCE_COLOR"] = "0"
-    if os.path.exists(os.path.join(EPHEMERAL_DIR, "ansible.cfg")):
-        env["ANSIBLE_CONFIG"] = os.path.join(EPHEMERAL_DIR, "ansible.cfg")
-    inventory = os.path.join(EPHEMERAL_DIR, "inventory")
-    command = ["ansible-playbook", "-i", inventory, "--limit", APP_NAME, "--tags", tags, "-e", json.dumps(extra)]
-    return subprocess.run([*command, "site.yml"], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False)
+    """ansible-playbook site.yml on the app host with -e extra: only the roles LOGGING needs (and the
+    checks); phase 2's monitors read either format as they run."""
+    return run_playbook("site.yml", extra, tags=tags)
 
 
 def new_lines_with(tag, counts):
