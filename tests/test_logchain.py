@@ -210,8 +210,12 @@ def hooked_rules(tmp_path, site, rotate=1):
 
 
 def logrotate(config, tmp_path):
+    # -v: what logrotate decided is in the output a failed assertion shows.
     return subprocess.run(
-        ["logrotate", "-f", "-s", str(tmp_path / "state"), str(config)], capture_output=True, text=True, check=False
+        ["logrotate", "-v", "-f", "-s", str(tmp_path / "state"), str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -223,13 +227,13 @@ def test_logrotate_hooks_chain_each_rotation_across_compression_and_retention(si
         log.write_text(f"INFO line {n}\n")
         result = logrotate(config, tmp_path)
         assert result.returncode == 0, result.stderr
-        names.append(
-            next(
-                p.name
-                for p in site["logs"].iterdir()
-                if p.name.startswith("django.log-") and p.suffix != ".gz" and p.name not in names
-            )
-        )
+        new = [
+            p.name
+            for p in site["logs"].iterdir()
+            if p.name.startswith("django.log-") and p.suffix != ".gz" and p.name not in names
+        ]
+        assert len(new) == 1, (new, sorted(p.name for p in site["logs"].iterdir()), result.stdout + result.stderr)
+        names.append(new[0])
         time.sleep(1.1)  # the date format ends in %s: one rotation per second
     entries = [json.loads(line) for line in site["manifest"].read_text().splitlines()]
     rotated = [os.path.basename(e["file"]) for e in entries if e["event"] == "rotated"]

@@ -138,9 +138,10 @@ def test_forced_rotation_creates_a_private_file_and_keeps_the_old_lines(rendered
     os.chmod(log, 0o640)
     state = tmp_path / "state"
     result = subprocess.run(
-        ["logrotate", "-f", "-s", str(state), str(config)], capture_output=True, text=True, check=False
+        ["logrotate", "-v", "-f", "-s", str(state), str(config)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
     rotated = [p for p in log_dir.iterdir() if p.name.startswith("errors.log-")]
-    assert len(rotated) == 1 and rotated[0].read_text() == "ERROR old line\n"  # delaycompress: not yet gzipped
+    assert len(rotated) == 1, (sorted(p.name for p in log_dir.iterdir()), result.stdout + result.stderr)
+    assert rotated[0].read_text() == "ERROR old line\n"  # delaycompress: not yet gzipped
     assert log.read_text() == "" and oct(log.stat().st_mode & 0o777) == "0o640"
