@@ -46,6 +46,16 @@ def load_module(path, name=None):
     return module
 
 
+@pytest.fixture(autouse=True)
+def _process_umask():
+    """Each test starts with the session's umask: a command run in-process (cli.main) sets its own,
+    and files a later test writes would carry it (logrotate ignores a group-writable rules file)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    yield
+    os.umask(umask)
+
+
 @pytest.fixture(scope="session")
 def ansible_env():
     """Environment for running the project's ansible-playbook from tests."""
