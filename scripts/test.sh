@@ -164,12 +164,12 @@ run_molecule() {
   done
 }
 
-# Until scenario NAME (run by PID) has deployed once (Molecule's next action begins), ended, or 20 minutes passed.
-wait_for_first_deploy() {
+# Until scenario NAME (run by PID) has deployed (its verify step begins), ended, or 20 minutes passed.
+wait_for_deploys() {
   local name=$1 pid=$2 log waited=0
   log="$(bg_log "molecule ${name}")"
   while ((waited < 1200)) && kill -0 "${pid}" 2>/dev/null; do
-    if grep -qE "\[${name} > (side_effect|idempotence|verify)\] Executing" "${log}" 2>/dev/null; then return 0; fi
+    if grep -qF "[${name} > verify] Executing" "${log}" 2>/dev/null; then return 0; fi
     sleep 5
     waited=$((waited + 5))
   done
@@ -198,10 +198,10 @@ run_parallel() {
   for s in "${names[@]}"; do
     if [[ "${s}" != "${lead}" ]]; then bg_start --low "molecule ${s}" run_scenario "${s}"; fi
   done
-  # The unit tests start once the lead scenario's first deploy is done: beside two scenarios' deploys they
-  # made three CPU-bound jobs on two cores (and the containers' CPU shares ignore nice); its behaviour
-  # suite, mostly waits, leaves them the time.
-  if [[ -n "${lead_pid}" ]]; then wait_for_first_deploy "${lead}" "${lead_pid}"; fi
+  # The unit tests start once the lead scenario's deploys are done (first deploy, idempotence): beside two
+  # scenarios' deploys they made three CPU-bound jobs on two cores and tripled those deploys' time (the
+  # containers' CPU shares ignore nice); its behaviour suite, mostly waits, leaves them the time.
+  if [[ -n "${lead_pid}" ]]; then wait_for_deploys "${lead}" "${lead_pid}"; fi
   bg_start --low unit run_unit
   bg_wait_all
   kill "${sampler}" 2>/dev/null || true
