@@ -44,3 +44,18 @@ def test_the_deployed_formatter_writes_the_offset_of_the_process_zone(monkeypatc
         monkeypatch.delenv("TZ", raising=False)
         os.environ.pop("TZ", None)
         time.tzset()
+
+
+def test_a_stamp_is_placed_as_calendar_timegm_places_it():
+    """The scan computes a stamp's instant from date ordinals (no calendar import per run): the same
+    seconds as calendar.timegm, across leap days, year ends and a leap second."""
+    for stamp in (
+        "1970-01-01 00:00:00",
+        "2000-02-29 23:59:59",
+        "2024-12-31 23:59:60",
+        "2026-11-28 12:00:00",
+        "2100-03-01 00:00:01",
+    ):
+        expected = calendar.timegm(time.strptime(stamp, "%Y-%m-%d %H:%M:%S"))
+        assert scan.line_time(f"ERROR {stamp},000+0000 views 1 2 x", None) == expected, stamp
+        assert scan.line_time(f"ERROR {stamp}Z views", None) == expected, stamp
