@@ -24,6 +24,7 @@ Exit status: 0 done, 1 the self-check found a problem, 2 bad usage or settings.
 import importlib
 import os
 import sys
+from types import SimpleNamespace
 
 from peerquest_ops.core import config as settings
 from peerquest_ops.metrics.runs import job_run
@@ -50,13 +51,6 @@ COMMANDS = {
     "threshold_review": lambda m, a: _job("review", "run_threshold_review")(m),
     "follow": lambda m, a: _job("follow", "run_follow")(m, stop_on_sigterm=True),
 }
-
-
-class Args:
-    """The parsed command line: config, quick, command."""
-
-    def __init__(self, config, quick, command):
-        self.config, self.quick, self.command = config, quick, command
 
 
 USAGE = f"usage: {PROGRAM} --config FILE [--quick] {{{','.join(sorted(COMMANDS) + ['check-config'])}}}"
@@ -97,7 +91,7 @@ def parse_args(argv):
         _usage_error("give exactly one command" if commands else "the following arguments are required: command")
     if commands[0] not in COMMANDS and commands[0] != "check-config":
         _usage_error(f"argument command: invalid choice: '{commands[0]}'")
-    return Args(config, quick, commands[0])
+    return SimpleNamespace(config=config, quick=quick, command=commands[0])
 
 
 def main(argv=None):
